@@ -1,0 +1,217 @@
+"""Stack configuration: the `StackConfig` dataclass and the FASTLOOP_* environment overrides.
+
+Every environment variable overrides the field of the same name; a bad value raises
+`ConfigError` naming the variable and the forms it accepts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+
+DEFAULT_ADDRESS = "10.77.0.2/24"
+DEFAULT_TAP_PEER = "10.77.0.1"
+DEFAULT_TAP_NAME = "fl0"
+
+IFACE_FORMS = ("tap", "tap:NAME", "memif:/path/to.sock[,role=server|client][,id=N]",
+               "af_packet:IFNAME", "pci:0000:01:00.0", "vdev:<DPDK devargs>")
+
+
+class ConfigError(ValueError):
+    """A configuration value is not one of the accepted forms."""
+
+
+@dataclass(frozen=True)
+class IfaceSpec:
+    """A parsed FASTLOOP_IFACE: which PMD, and the devargs to hot-plug it with."""
+    kind: str                      # tap | memif | af_packet | pci | vdev
+    target: str = ""               # tap/af_packet interface, memif socket, PCI address
+    options: tuple = ()            # extra key=value devargs
+
+    def devargs(self, index: int) -> str:
+        """DPDK devargs; `index` keeps vdev names unique within the process."""
+        opts = "".join(f",{k}={v}" for k, v in self.options)
+        if self.kind == "tap":
+            return f"net_tap{index},iface={self.target}{opts}"
+        if self.kind == "memif":
+            return f"net_memif{index},socket={self.target}{opts}"
+        if self.kind == "af_packet":
+            return f"net_af_packet{index},iface={self.target}{opts}"
+        if self.kind == "pci":
+            return self.target + opts
+        return self.target
+
+    @property
+    def kernel_ifname(self):
+        return self.target if self.kind in ("tap", "af_packet") else None
+
+
+def parse_iface(spec: str, var: str = "FASTLOOP_IFACE") -> IfaceSpec:
+    def bad(why):
+        return ConfigError(f"{var}={spec!r}: {why}; accepted forms: {', '.join(IFACE_FORMS)}")
+
+    kind, _, rest = spec.strip().partition(":")
+    if kind == "tap":
+        name = rest or DEFAULT_TAP_NAME
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", name):
+            raise bad("a tap name is 1-15 letters, digits, '_', '.' or '-'")
+        return IfaceSpec("tap", name)
+    if kind == "memif":
+        path, *opts = rest.split(",")
+        if not path.startswith("/"):
+            raise bad("memif needs an absolute socket path")
+        options = []
+        for o in opts:
+            k, eq, v = o.partition("=")
+            if not eq or k not in ("role", "id", "zero-copy", "bsize", "rsize", "mac"):
+                raise bad(f"unknown memif option {o!r}")
+            if k == "role" and v not in ("server", "client"):
+                raise bad("memif role is server or client")
+            options.append((k, v))
+        return IfaceSpec("memif", path, tuple(options))
+    if kind == "af_packet":
+        if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,15}", rest):
+            raise bad("af_packet needs a kernel interface name")
+        return IfaceSpec("af_packet", rest)
+    if kind == "pci":
+        if not re.fullmatch(r"([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]", rest):
+            raise bad("a PCI address looks like 0000:01:00.0")
+        return IfaceSpec("pci", rest)
+    if kind == "vdev":
+        if not rest:
+            raise bad("vdev needs DPDK devargs")
+        return IfaceSpec("vdev", rest)
+    raise bad("unknown interface kind")
+
+
+def parse_faults(text: str, var: str = "FASTLOOP_FAULTS") -> dict:
+    """'loss=0.02,dup=0.01,reorder=0.02,corrupt=0.005,delay_ms=5,seed=1' -> dict."""
+    keys = {"loss": float, "dup": float, "reorder": float, "corrupt": float,
+            "delay_ms": float, "seed": int}
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        k, eq, v = item.partition("=")
+        if not eq or k not in keys:
+            raise ConfigError(f"{var}: unknown item {item!r}; accepted: "
+                              + ", ".join(f"{k}=N" for k in keys))
+        try:
+            out[k] = keys[k](v)
+        except ValueError:
+            raise ConfigError(f"{var}: {k} needs a number, got {v!r}") from None
+        if k in ("loss", "dup", "reorder", "corrupt") and not 0.0 <= out[k] <= 1.0:
+            raise ConfigError(f"{var}: {k} is a probability between 0 and 1, got {v}")
+        if k == "delay_ms" and out[k] < 0:
+            raise ConfigError(f"{var}: delay_ms cannot be negative")
+    return out
+
+
+@dataclass
+class StackConfig:
+    """How to bring a stack up. Environment variables (FASTLOOP_<FIELD>) override fields."""
+    iface: str = "tap"
+    address: str = DEFAULT_ADDRESS            # our address, CIDR
+    gateway: str | None = None                # default route; None: connected subnet only
+    tap_peer: str | None = DEFAULT_TAP_PEER   # kernel side of a tap (same subnet); None: leave it
+    mtu: int | None = None                    # None: the device's MTU
+    mac: str | None = None                    # None: the device's address
+    eal_args: list = field(default_factory=list)
+    pcap: str | None = None                   # write every frame in and out to this file
+    faults: str | dict | None = None          # fault injector, see parse_faults
+    mempool_size: int = 16383
+    checksum_offload: bool = True             # use the PMD's checksum offloads when it has them
+    loopback: bool = False                    # 127.0.0.0/8 served by the userspace stack
+    arp_timeout: float = 60.0                 # seconds an ARP entry stays valid
+    arp_queue: int = 16                       # frames held per unresolved neighbour
+
+    ENV = {"iface": "FASTLOOP_IFACE", "address": "FASTLOOP_ADDRESS",
+           "gateway": "FASTLOOP_GATEWAY", "mtu": "FASTLOOP_MTU",
+           "eal_args": "FASTLOOP_EAL_ARGS", "pcap": "FASTLOOP_PCAP",
+           "faults": "FASTLOOP_FAULTS", "tap_peer": "FASTLOOP_TAP_PEER",
+           "mac": "FASTLOOP_MAC", "loopback": "FASTLOOP_LOOPBACK",
+           "mempool_size": "FASTLOOP_MEMPOOL_SIZE"}
+
+    @classmethod
+    def from_env(cls, env=None, **overrides) -> "StackConfig":
+        """Defaults, then `overrides`, then the environment; validated."""
+        env = os.environ if env is None else env
+        cfg = cls(**overrides)
+        for name, var in cls.ENV.items():
+            if var in env:
+                setattr(cfg, name, _convert(name, var, env[var]))
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> "StackConfig":
+        self.iface_spec()
+        self.interface()
+        self.gateway_address()
+        self.fault_params()
+        if self.tap_peer is not None:
+            _ip("tap_peer", "FASTLOOP_TAP_PEER", self.tap_peer)
+        if self.mtu is not None and not 576 <= int(self.mtu) <= 9000:
+            raise ConfigError(f"FASTLOOP_MTU={self.mtu}: the MTU is a number from 576 to 9000")
+        if self.mac is not None and not re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}", self.mac):
+            raise ConfigError(f"FASTLOOP_MAC={self.mac!r}: a MAC looks like 02:00:00:00:00:01")
+        if not 1023 <= int(self.mempool_size) <= (1 << 24):
+            raise ConfigError("FASTLOOP_MEMPOOL_SIZE: a number of mbufs from 1023 to 16777216")
+        return self
+
+    def iface_spec(self) -> IfaceSpec:
+        return parse_iface(self.iface)
+
+    def interface(self) -> ipaddress.IPv4Interface:
+        try:
+            itf = ipaddress.IPv4Interface(self.address)
+        except ValueError:
+            raise ConfigError(f"FASTLOOP_ADDRESS={self.address!r}: an IPv4 address in CIDR form, "
+                              "e.g. 10.77.0.2/24") from None
+        if "/" not in str(self.address):
+            raise ConfigError(f"FASTLOOP_ADDRESS={self.address!r}: give the prefix length too, "
+                              "e.g. 10.77.0.2/24")
+        return itf
+
+    def gateway_address(self):
+        if self.gateway in (None, ""):
+            return None
+        gw = _ip("gateway", "FASTLOOP_GATEWAY", self.gateway)
+        if gw not in self.interface().network:
+            raise ConfigError(f"FASTLOOP_GATEWAY={self.gateway}: the gateway must be on the "
+                              f"connected subnet {self.interface().network}")
+        return gw
+
+    def fault_params(self) -> dict:
+        if not self.faults:
+            return {}
+        if isinstance(self.faults, dict):
+            return parse_faults(",".join(f"{k}={v}" for k, v in self.faults.items()), "faults")
+        return parse_faults(self.faults)
+
+    def replace(self, **changes) -> "StackConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def _ip(name, var, value):
+    try:
+        return ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ConfigError(f"{var}={value!r}: an IPv4 address, e.g. 10.77.0.1") from None
+
+
+def _convert(name, var, raw):
+    if name == "eal_args":
+        return shlex.split(raw)
+    if name in ("mtu", "mempool_size"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{var}={raw!r}: a whole number") from None
+    if name == "loopback":
+        if raw.lower() not in ("0", "1", "yes", "no", "true", "false", ""):
+            raise ConfigError(f"{var}={raw!r}: 1/0, yes/no or true/false")
+        return raw.lower() in ("1", "yes", "true")
+    if name in ("gateway", "tap_peer", "pcap", "faults", "mac") and raw == "":
+        return None
+    return raw

@@ -1,0 +1,170 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Devices: a DPDK ethdev (any PMD) behind a small rx/tx burst interface.
+
+`open_device` turns a FASTLOOP_IFACE spec into a hot-plugged DPDK port. `ring_pair` makes two
+ports joined back to back by rte_rings (net_ring): two stacks in one process, for tests.
+"""
+from libc.string cimport memcpy
+from fastloop.includes.dpdk cimport (
+    fl_rx_burst, fl_tx_burst, fl_dev_probe, fl_port_by_name, fl_port_setup, fl_port_close,
+    fl_ring_pair, fl_strerror, fl_port_stats)
+from fastloop.dev.eal import eal_init
+
+import os
+
+DEFAULT_RING_SIZE = 1024
+
+
+class DeviceError(OSError):
+    """A device could not be attached or configured; the message says what to do."""
+
+
+def _check(int rc, str what, str hint=""):
+    if rc < 0:
+        msg = f"{what}: {fl_strerror(rc).decode()}"
+        raise DeviceError(-rc, msg + (f" ({hint})" if hint else ""))
+
+
+cdef class Device:
+    cdef uint16_t rx_burst(self, fl_mbuf **pkts, uint16_t n) noexcept:
+        return 0
+
+    cdef uint16_t tx_burst(self, fl_mbuf **pkts, uint16_t n) noexcept:
+        return 0
+
+    cdef void poll(self, uint64_t now) noexcept:
+        pass
+
+    cpdef close(self):
+        self.closed = True
+
+    @property
+    def mac(self):
+        return ":".join(f"{self.info.mac[i]:02x}" for i in range(6))
+
+    @property
+    def mac_bytes(self):
+        return bytes([self.info.mac[i] for i in range(6)])
+
+    @property
+    def mtu(self):
+        return self.info.mtu
+
+    @property
+    def driver(self):
+        return self.info.driver.decode()
+
+    @property
+    def offloads(self):
+        """Checksum offloads enabled on the port (the stack does the rest in software)."""
+        return {"tx_ipv4_cksum": bool(self.info.tx_ipv4_cksum),
+                "tx_udp_cksum": bool(self.info.tx_udp_cksum),
+                "tx_tcp_cksum": bool(self.info.tx_tcp_cksum),
+                "rx_cksum": bool(self.info.rx_cksum)}
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name} {self.driver} {self.mac} mtu={self.mtu}>"
+
+
+cdef class EthDevice(Device):
+    cdef uint16_t rx_burst(self, fl_mbuf **pkts, uint16_t n) noexcept:
+        return fl_rx_burst(self.port_id, pkts, n)
+
+    cdef uint16_t tx_burst(self, fl_mbuf **pkts, uint16_t n) noexcept:
+        return fl_tx_burst(self.port_id, pkts, n)
+
+    cpdef close(self):
+        """Stop the port and hot-unplug it (a tap interface disappears with it)."""
+        if self.closed:
+            return
+        self.closed = True
+        fl_port_close(self.port_id, 1)
+        self.eal.unregister(self)
+
+    def stats(self):
+        cdef uint64_t s[6]
+        _check(fl_port_stats(self.port_id, s), f"stats of {self.name}")
+        return dict(zip(("ipackets", "opackets", "ibytes", "obytes", "imissed", "oerrors"),
+                        [s[i] for i in range(6)]))
+
+
+cdef EthDevice _attach(Eal eal, uint16_t port, str port_name, bint offloads, unsigned ring_size):
+    cdef EthDevice dev = EthDevice.__new__(EthDevice)
+    dev.eal = eal
+    dev.name = port_name
+    dev.port_id = port
+    dev.pool = eal.mempool.pool
+    dev.kernel_ifname = None
+    rc = fl_port_setup(port, dev.pool, ring_size, ring_size, offloads, &dev.info)
+    if rc < 0:
+        fl_port_close(port, 1)
+        _check(rc, f"cannot start DPDK port {port_name}")
+    eal.register(dev)
+    return dev
+
+
+_HINTS = {
+    "net_tap": "needs root and /dev/net/tun; the interface name must be free",
+    "net_af_packet": "needs root and an existing kernel interface (e.g. a veth)",
+    "net_memif": "needs a socket path the process can create or reach",
+}
+
+
+def open_device(str devargs, *, Eal eal=None, bint offloads=True,
+                unsigned ring_size=DEFAULT_RING_SIZE, str kernel_ifname=None):
+    """Hot-plug a device by DPDK devargs ('net_tap0,iface=fl0', '0000:01:00.0') and start it."""
+    if eal is None:
+        eal = eal_init()
+    driver = devargs.split(",", 1)[0]
+    kind = driver.rstrip("0123456789")
+    if kind == "net_tap" and not os.path.exists("/dev/net/tun"):
+        raise DeviceError(2, "net_tap needs /dev/net/tun: load the tun module (modprobe tun) "
+                             "or run the container with --device /dev/net/tun")
+    _check(fl_dev_probe(devargs.encode()), f"cannot attach DPDK device {devargs!r}",
+           _HINTS.get(kind, "check the devargs and that the device is bound to a DPDK driver"))
+    cdef uint16_t port
+    _check(fl_port_by_name(driver.encode(), &port), f"no DPDK port named {driver}")
+    cdef EthDevice dev = _attach(eal, port, driver, offloads, ring_size)
+    dev.kernel_ifname = kernel_ifname
+    return dev
+
+
+def ring_pair(str name="ring", *, Eal eal=None, unsigned ring_size=DEFAULT_RING_SIZE):
+    """Two net_ring ports wired back to back: what one transmits, the other receives."""
+    if eal is None:
+        eal = eal_init()
+    cdef uint16_t a, b
+    n = eal.new_device_id()
+    na, nb = f"{name}{n}a", f"{name}{n}b"
+    _check(fl_ring_pair(na.encode(), nb.encode(), ring_size * 2, &a, &b),
+           "cannot create a net_ring pair")
+    return (_attach(eal, a, na, False, ring_size), _attach(eal, b, nb, False, ring_size))
+
+
+cdef class Middleware(Device):
+    def __init__(self, Device inner):
+        self.inner = inner
+        self.eal = inner.eal
+        self.name = inner.name
+        self.pool = inner.pool
+        memcpy(&self.info, &inner.info, sizeof(self.info))
+
+    cdef uint16_t rx_burst(self, fl_mbuf **pkts, uint16_t n) noexcept:
+        return self.inner.rx_burst(pkts, n)
+
+    cdef uint16_t tx_burst(self, fl_mbuf **pkts, uint16_t n) noexcept:
+        return self.inner.tx_burst(pkts, n)
+
+    cdef void poll(self, uint64_t now) noexcept:
+        self.inner.poll(now)
+
+    cpdef close(self):
+        self.closed = True
+        self.inner.close()
+
+    @property
+    def kernel_ifname(self):
+        return getattr(self.inner, "kernel_ifname", None)
+
+    def stats(self):
+        return self.inner.stats()

@@ -1,0 +1,173 @@
+# cython: language_level=3
+"""The one per-process DPDK environment: EAL and the mbuf mempool.
+
+EAL can be initialised once per process and never again (rte_eal_init refuses a second
+call), so it is brought up lazily by the first stack and shared by every device after it.
+Every process gets its own --file-prefix, so several fastloop processes and test runs
+coexist; --no-huge is added when no hugepages are available.
+"""
+import atexit
+import os
+import shutil
+
+from libc.stdlib cimport malloc, free
+from fastloop.includes.dpdk cimport (
+    fl_eal_init, fl_eal_cleanup, fl_strerror, fl_dpdk_version, fl_pool_create,
+    fl_pool_in_use, fl_pool_avail)
+
+DEFAULT_MEMPOOL_SIZE = 16383       # 2^n - 1 is the mempool's most efficient size
+DEFAULT_DATA_ROOM = 2048 + 128     # RTE_MBUF_DEFAULT_BUF_SIZE: one 1500-byte frame + headroom
+MEMPOOL_CACHE = 256
+
+cdef Eal _eal = None               # the per-process EAL (allowed: see ARCHITECTURE.md)
+cdef object _eal_error = None      # EAL cannot be retried after a failed rte_eal_init
+
+
+class EalError(OSError):
+    """DPDK's environment could not be brought up; the message says what to do."""
+
+
+def dpdk_version():
+    return fl_dpdk_version().decode()
+
+
+def hugepages_available():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("HugePages_Free:"):
+                    return int(line.split()[1]) > 0
+    except OSError:
+        pass
+    return False
+
+
+cdef class Mempool:
+    """The process's mbuf pool; `in_use` is what every test checks is back to its start."""
+
+    @property
+    def in_use(self):
+        return fl_pool_in_use(self.pool)
+
+    @property
+    def available(self):
+        return fl_pool_avail(self.pool)
+
+    def __repr__(self):
+        return f"<Mempool {self.name} size={self.size} in_use={self.in_use}>"
+
+
+def _explain(int rc, list args):
+    err = -rc
+    reason = fl_strerror(rc).decode()
+    hints = []
+    if os.geteuid() != 0:
+        hints.append("DPDK needs root (or CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_IPC_LOCK): run as root")
+    if err in (11, 16):   # EAGAIN/EBUSY: another primary holds the runtime directory lock
+        hints.append("another DPDK process uses this --file-prefix: choose another in FASTLOOP_EAL_ARGS")
+    if err == 12:
+        hints.append("not enough memory: lower mempool_size or raise -m in FASTLOOP_EAL_ARGS")
+    if not hints:
+        hints.append("check FASTLOOP_EAL_ARGS and run `python -m fastloop doctor`")
+    return EalError(err, f"DPDK EAL failed to start ({reason}) with args {' '.join(args)}: "
+                         + "; ".join(hints))
+
+
+def eal_args_for(unsigned mempool_size, extra=(), str file_prefix=None, pci=()):
+    """The EAL command line fastloop uses; `extra` (FASTLOOP_EAL_ARGS) comes last and wins.
+
+    PCI devices are scanned only when the configuration names one (`pci`): the host's own
+    NICs are never touched by accident.
+    """
+    extra = list(extra)
+    if file_prefix is None:
+        file_prefix = f"fastloop-{os.getpid()}"
+    args = ["fastloop"]
+    if not any(a.startswith("--file-prefix") for a in extra):
+        args.append(f"--file-prefix={file_prefix}")
+    if not hugepages_available() and "--no-huge" not in extra:
+        # mbufs plus the PMDs' rings and EAL's own heap
+        mem_mb = max(256, (mempool_size * (DEFAULT_DATA_ROOM + 256)) // (1 << 20) * 2 + 128)
+        args += ["--no-huge", "-m", str(mem_mb)]
+    if not any(a.startswith("--log-level") for a in extra):
+        args += ["--log-level=*:warning", "--log-level=pmd.net.tap:critical"]
+    if pci:
+        args += [f"--allow={addr}" for addr in pci]
+    elif not any(a.startswith(("-a", "--allow", "-b", "--block")) for a in extra):
+        args.append("--no-pci")
+    args += ["--no-telemetry"]
+    return args + extra
+
+
+def eal_init(unsigned mempool_size=DEFAULT_MEMPOOL_SIZE, extra_args=(), str file_prefix=None,
+             pci=()):
+    """Bring EAL up once for this process (later calls return the same Eal)."""
+    global _eal, _eal_error
+    if _eal is not None:
+        return _eal
+    if _eal_error is not None:
+        raise _eal_error
+    args = eal_args_for(mempool_size, extra_args, file_prefix, pci)
+    cdef int argc = len(args)
+    cdef char **argv = <char **>malloc(sizeof(char *) * (argc + 1))
+    encoded = [a.encode() for a in args]
+    for i in range(argc):
+        argv[i] = encoded[i]
+    argv[argc] = NULL
+    # EAL pins the calling thread to its main lcore; an asyncio app must keep its own affinity.
+    affinity = os.sched_getaffinity(0)
+    cdef int rc = fl_eal_init(argc, argv)
+    free(argv)
+    os.sched_setaffinity(0, affinity)
+    if rc != 0:
+        _eal_error = _explain(rc, args)
+        raise _eal_error
+    cdef Eal eal = Eal.__new__(Eal)
+    eal.args = args
+    eal.file_prefix = next(a.split("=", 1)[1] for a in args if a.startswith("--file-prefix="))
+    eal.devices = set()
+    eal.next_device_id = 0
+    cdef Mempool pool = Mempool.__new__(Mempool)
+    pool.name = "fastloop_mbufs"
+    pool.size = mempool_size
+    pool.data_room = DEFAULT_DATA_ROOM
+    pool.pool = fl_pool_create(pool.name.encode(), mempool_size, MEMPOOL_CACHE, DEFAULT_DATA_ROOM)
+    if pool.pool == NULL:
+        raise EalError(12, f"cannot create a mempool of {mempool_size} mbufs: "
+                           "lower mempool_size or raise -m in FASTLOOP_EAL_ARGS")
+    eal.mempool = pool
+    _eal = eal
+    atexit.register(_shutdown)
+    return eal
+
+
+def current_eal():
+    """The process's Eal, or None before the first stack."""
+    return _eal
+
+
+def _shutdown():
+    """At exit: close every device still open (removing taps), then EAL and its files."""
+    if _eal is None:
+        return
+    for dev in list(_eal.devices):
+        try:
+            dev.close()
+        except Exception:
+            pass
+    fl_eal_cleanup()
+    shutil.rmtree(f"/var/run/dpdk/{_eal.file_prefix}", ignore_errors=True)
+
+
+cdef class Eal:
+    """Handle on the per-process EAL: its mempool and the devices attached to it."""
+
+    def new_device_id(self):
+        self.next_device_id += 1
+        return self.next_device_id - 1
+
+    def register(self, dev):
+        self.devices.add(dev)
+
+    def unregister(self, dev):
+        self.devices.discard(dev)

@@ -1,0 +1,140 @@
+/* fastloop's DPDK shim, slow path: EAL, mempool, port set-up and hot-plug.
+ * Every function returns 0 or a negative errno so Cython can turn it into an OSError. */
+#include "fl_shim.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include <rte_bus_vdev.h>
+#include <rte_dev.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_eth_ring.h>
+#include <rte_ring.h>
+#include <rte_version.h>
+
+int fl_eal_init(int argc, char **argv) {
+    int rc = rte_eal_init(argc, argv);
+    return rc < 0 ? -(rte_errno ? rte_errno : EINVAL) : 0;
+}
+
+int fl_eal_cleanup(void) { return rte_eal_cleanup(); }
+
+const char *fl_strerror(int err) { return rte_strerror(err < 0 ? -err : err); }
+
+const char *fl_dpdk_version(void) { return rte_version(); }
+
+fl_pool *fl_pool_create(const char *name, unsigned n, unsigned cache, uint16_t data_room) {
+    return rte_pktmbuf_pool_create(name, n, cache, 0, data_room, (int)rte_socket_id());
+}
+
+void fl_pool_free(fl_pool *pool) { rte_mempool_free(pool); }
+
+int fl_dev_probe(const char *devargs) {
+    int rc = rte_dev_probe(devargs);
+    return rc < 0 ? rc : 0;
+}
+
+int fl_port_by_name(const char *name, uint16_t *port) {
+    return rte_eth_dev_get_port_by_name(name, port);
+}
+
+/* One rx and one tx queue; checksum offloads switched on only where the PMD offers them. */
+int fl_port_setup(uint16_t port, fl_pool *pool, uint16_t nb_rxd, uint16_t nb_txd,
+                  int want_offloads, fl_port_info *info) {
+    struct rte_eth_dev_info dev;
+    struct rte_eth_conf conf;
+    struct rte_ether_addr mac;
+    int rc;
+
+    memset(info, 0, sizeof(*info));
+    memset(&conf, 0, sizeof(conf));
+    rc = rte_eth_dev_info_get(port, &dev);
+    if (rc < 0) return rc;
+    if (want_offloads) {
+        uint64_t tx = dev.tx_offload_capa;
+        uint64_t rx = dev.rx_offload_capa;
+        uint64_t rx_ck = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM |
+                         RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+        conf.txmode.offloads = tx & (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM |
+                                     RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
+        if ((rx & rx_ck) == rx_ck) conf.rxmode.offloads = rx_ck;
+    }
+    rc = rte_eth_dev_configure(port, 1, 1, &conf);
+    if (rc < 0) return rc;
+    rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd);
+    if (rc < 0) return rc;
+    int socket = rte_eth_dev_socket_id(port);
+    if (socket < 0) socket = (int)rte_socket_id();
+    struct rte_eth_rxconf rxq = dev.default_rxconf;
+    rxq.offloads = conf.rxmode.offloads;
+    rc = rte_eth_rx_queue_setup(port, 0, nb_rxd, (unsigned)socket, &rxq, pool);
+    if (rc < 0) return rc;
+    struct rte_eth_txconf txq = dev.default_txconf;
+    txq.offloads = conf.txmode.offloads;
+    rc = rte_eth_tx_queue_setup(port, 0, nb_txd, (unsigned)socket, &txq);
+    if (rc < 0) return rc;
+    rc = rte_eth_dev_start(port);
+    if (rc < 0) return rc;
+    rte_eth_promiscuous_disable(port); /* may be unsupported (ring, memif): ignored */
+
+    rc = rte_eth_macaddr_get(port, &mac);
+    if (rc < 0) return rc;
+    if (rte_is_zero_ether_addr(&mac)) {
+        /* net_ring and friends have no address: make a locally administered one */
+        rte_eth_random_addr(mac.addr_bytes);
+    }
+    memcpy(info->mac, mac.addr_bytes, 6);
+    if (rte_eth_dev_get_mtu(port, &info->mtu) < 0 || info->mtu == 0) info->mtu = 1500;
+    info->if_index = dev.if_index;
+    info->tx_ipv4_cksum = !!(conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM);
+    info->tx_udp_cksum = !!(conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM);
+    info->tx_tcp_cksum = !!(conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
+    info->rx_cksum = conf.rxmode.offloads != 0;
+    info->tso = !!(dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_TSO);
+    info->has_rx_intr = 0;
+    snprintf(info->driver, sizeof(info->driver), "%s", dev.driver_name ? dev.driver_name : "?");
+    return 0;
+}
+
+int fl_port_close(uint16_t port, int detach) {
+    struct rte_eth_dev_info dev;
+    struct rte_device *device = NULL;
+    if (rte_eth_dev_info_get(port, &dev) == 0) device = dev.device;
+    int rc = rte_eth_dev_stop(port);
+    if (rc < 0 && rc != -ENODEV) return rc;
+    rc = rte_eth_dev_close(port);
+    if (rc < 0) return rc;
+    /* a ring pair has no bus device behind it; everything else is hot-unplugged */
+    if (detach && device) rte_dev_remove(device);
+    return 0;
+}
+
+int fl_ring_pair(const char *name_a, const char *name_b, unsigned size,
+                 uint16_t *port_a, uint16_t *port_b) {
+    char rn[RTE_RING_NAMESIZE];
+    struct rte_ring *ab, *ba;
+    snprintf(rn, sizeof(rn), "%s_tx", name_a);
+    ab = rte_ring_create(rn, size, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (!ab) return -rte_errno;
+    snprintf(rn, sizeof(rn), "%s_tx", name_b);
+    ba = rte_ring_create(rn, size, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (!ba) { rte_ring_free(ab); return -rte_errno; }
+    /* a transmits into ab, b receives from it; and the other way round */
+    int a = rte_eth_from_rings(name_a, &ba, 1, &ab, 1, rte_socket_id());
+    if (a < 0) return -rte_errno;
+    int b = rte_eth_from_rings(name_b, &ab, 1, &ba, 1, rte_socket_id());
+    if (b < 0) return -rte_errno;
+    *port_a = (uint16_t)a;
+    *port_b = (uint16_t)b;
+    return 0;
+}
+
+int fl_port_stats(uint16_t port, uint64_t out[6]) {
+    struct rte_eth_stats s;
+    int rc = rte_eth_stats_get(port, &s);
+    if (rc < 0) return rc;
+    out[0] = s.ipackets; out[1] = s.opackets; out[2] = s.ibytes;
+    out[3] = s.obytes; out[4] = s.imissed; out[5] = s.oerrors;
+    return 0;
+}
