@@ -26,7 +26,7 @@ def pkg_config(*args):
 def extensions():
     from Cython.Build import cythonize
 
-    cflags = [f for f in pkg_config("--cflags") if f != "-march=corei7"]
+    cflags = pkg_config("--cflags")    # includes -march=corei7: DPDK's inline memcpy needs SSSE3
     libs = pkg_config("--libs") + ["-lrte_net_ring", "-lrte_bus_vdev"]
     debug = os.environ.get("FASTLOOP_DEBUG", "0") not in ("", "0")
     macros = [("FL_DEBUG", "1" if debug else "0"), ("ALLOW_EXPERIMENTAL_API", None)]
