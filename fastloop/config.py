@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import re
 import shlex
@@ -70,6 +71,10 @@ def parse_iface(spec: str, var: str = "FASTLOOP_IFACE") -> IfaceSpec:
                 raise bad(f"unknown memif option {o!r}")
             if k == "role" and v not in ("server", "client"):
                 raise bad("memif role is server or client")
+            if k in ("id", "bsize", "rsize") and not v.isdigit():
+                raise bad(f"memif {k} is a whole number")
+            if k == "zero-copy" and v not in ("yes", "no"):
+                raise bad("memif zero-copy is yes or no")
             options.append((k, v))
         return IfaceSpec("memif", path, tuple(options))
     if kind == "af_packet":
@@ -101,6 +106,8 @@ def parse_faults(text: str, var: str = "FASTLOOP_FAULTS") -> dict:
             out[k] = keys[k](v)
         except ValueError:
             raise ConfigError(f"{var}: {k} needs a number, got {v!r}") from None
+        if not math.isfinite(out[k]):
+            raise ConfigError(f"{var}: {k} needs a finite number, got {v!r}")
         if k in ("loss", "dup", "reorder", "corrupt") and not 0.0 <= out[k] <= 1.0:
             raise ConfigError(f"{var}: {k} is a probability between 0 and 1, got {v}")
         if k == "delay_ms" and out[k] < 0:
@@ -149,14 +156,18 @@ class StackConfig:
         self.interface()
         self.gateway_address()
         self.fault_params()
-        if self.tap_peer is not None:
-            _ip("tap_peer", "FASTLOOP_TAP_PEER", self.tap_peer)
+        self.tap_peer_address()
         if self.mtu is not None and not 576 <= int(self.mtu) <= 9000:
             raise ConfigError(f"FASTLOOP_MTU={self.mtu}: the MTU is a number from 576 to 9000")
-        if self.mac is not None and not re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}", self.mac):
-            raise ConfigError(f"FASTLOOP_MAC={self.mac!r}: a MAC looks like 02:00:00:00:00:01")
+        if self.mac is not None:
+            if not re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}", self.mac):
+                raise ConfigError(f"FASTLOOP_MAC={self.mac!r}: a MAC looks like 02:00:00:00:00:01")
+            if int(self.mac[:2], 16) & 1 or self.mac == "00:00:00:00:00:00":
+                raise ConfigError(f"FASTLOOP_MAC={self.mac!r}: our own address must be a non-zero "
+                                  "unicast MAC (even first byte), e.g. 02:00:00:00:00:01")
         if not 1023 <= int(self.mempool_size) <= (1 << 24):
-            raise ConfigError("FASTLOOP_MEMPOOL_SIZE: a number of mbufs from 1023 to 16777216")
+            raise ConfigError(f"FASTLOOP_MEMPOOL_SIZE={self.mempool_size}: a number of mbufs "
+                              "from 1023 to 16777216")
         return self
 
     def iface_spec(self) -> IfaceSpec:
@@ -171,16 +182,29 @@ class StackConfig:
         if "/" not in str(self.address):
             raise ConfigError(f"FASTLOOP_ADDRESS={self.address!r}: give the prefix length too, "
                               "e.g. 10.77.0.2/24")
+        net = itf.network
+        if net.prefixlen <= 30 and itf.ip in (net.network_address, net.broadcast_address):
+            raise ConfigError(f"FASTLOOP_ADDRESS={self.address!r}: {itf.ip} is the network or "
+                              f"broadcast address of {net}; use a host address, e.g. "
+                              f"{net.network_address + 2}/{net.prefixlen}")
         return itf
 
     def gateway_address(self):
         if self.gateway in (None, ""):
             return None
         gw = _ip("gateway", "FASTLOOP_GATEWAY", self.gateway)
-        if gw not in self.interface().network:
-            raise ConfigError(f"FASTLOOP_GATEWAY={self.gateway}: the gateway must be on the "
-                              f"connected subnet {self.interface().network}")
+        _on_subnet("FASTLOOP_GATEWAY", "the gateway", gw, self.interface())
         return gw
+
+    def tap_peer_address(self):
+        """The kernel side of a tap: on our subnet, not our own address. Ignored off tap."""
+        if self.tap_peer in (None, ""):
+            return None
+        peer = _ip("tap_peer", "FASTLOOP_TAP_PEER", self.tap_peer)
+        if self.iface_spec().kind == "tap":
+            _on_subnet("FASTLOOP_TAP_PEER", "the tap's kernel-side address", peer,
+                       self.interface())
+        return peer
 
     def fault_params(self) -> dict:
         if not self.faults:
@@ -200,14 +224,35 @@ def _ip(name, var, value):
         raise ConfigError(f"{var}={value!r}: an IPv4 address, e.g. 10.77.0.1") from None
 
 
+def _on_subnet(var, what, addr, itf):
+    net = itf.network
+    if addr not in net or addr == itf.ip or (
+            net.prefixlen <= 30 and addr in (net.network_address, net.broadcast_address)):
+        hosts = (h for h in net.hosts() if h != itf.ip)
+        example = next(hosts, None)
+        raise ConfigError(f"{var}={addr}: {what} must be another host on the connected subnet "
+                          f"{net} (we are {itf.ip})"
+                          + (f", e.g. {example}" if example is not None else ""))
+
+
+_INT_RANGES = {"mtu": "a whole number from 576 to 9000, or empty for the device's MTU",
+               "mempool_size": "a whole number of mbufs from 1023 to 16777216"}
+
+
 def _convert(name, var, raw):
     if name == "eal_args":
-        return shlex.split(raw)
+        try:
+            return shlex.split(raw)
+        except ValueError as e:
+            raise ConfigError(f"{var}={raw!r}: {e}; EAL arguments are split like a shell "
+                              "command line, e.g. '-l 0 --log-level=eal:debug'") from None
+    if name == "mtu" and raw.strip() == "":
+        return None
     if name in ("mtu", "mempool_size"):
         try:
             return int(raw)
         except ValueError:
-            raise ConfigError(f"{var}={raw!r}: a whole number") from None
+            raise ConfigError(f"{var}={raw!r}: {_INT_RANGES[name]}") from None
     if name == "loopback":
         if raw.lower() not in ("0", "1", "yes", "no", "true", "false", ""):
             raise ConfigError(f"{var}={raw!r}: 1/0, yes/no or true/false")
