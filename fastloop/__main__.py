@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 
@@ -20,9 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(run=_run_doctor)
 
     up = sub.add_parser("up", help="bring a stack up from the FASTLOOP_* configuration",
-                        add_help=False)
-    # `up`'s own options belong to fastloop.cli_up, which parses args.argv itself.
-    up.add_argument("argv", nargs=argparse.REMAINDER)
+                        description="Bring the stack up (default: net_tap fl0, 10.77.0.2/24), "
+                                    "answer ARP and ping until Ctrl-C, then remove it.")
+    up.add_argument("--duration", type=float, default=None,
+                    help="stop after this many seconds (default: run until Ctrl-C)")
     up.set_defaults(run=_run_up)
     return parser
 
@@ -33,25 +33,13 @@ def _run_doctor(args) -> int:
 
 
 def _run_up(args) -> int:
-    try:
-        cli_up = importlib.import_module("fastloop.cli_up")
-    except ModuleNotFoundError as e:
-        if e.name != "fastloop.cli_up":
-            raise
-        print("python -m fastloop up: not available in this build (fastloop.cli_up is missing)",
-              file=sys.stderr)
-        return 2
+    from fastloop import cli_up
     return cli_up.main(args)
 
 
 def main(argv=None) -> int:
     parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["up"]:
-        # argparse's REMAINDER drops a leading "--option" in a subcommand: hand `up` all of it
-        args = argparse.Namespace(command="up", argv=argv[1:], run=_run_up)
-    else:
-        args = parser.parse_args(argv)
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     rc = args.run(args)
     return 0 if rc is None else int(rc)
 

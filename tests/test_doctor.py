@@ -342,8 +342,8 @@ def test_up_is_dispatched_lazily_to_cli_up(monkeypatch):
     fake = types.ModuleType("fastloop.cli_up")
     fake.main = lambda args: seen.append(args) or 7
     monkeypatch.setitem(sys.modules, "fastloop.cli_up", fake)
-    assert cli.main(["up", "--iface", "tap:fl1", "-v"]) == 7
-    assert seen[0].command == "up" and seen[0].argv == ["--iface", "tap:fl1", "-v"]
+    assert cli.main(["up", "--duration", "0.5"]) == 7
+    assert seen[0].command == "up" and seen[0].duration == 0.5
 
 
 def test_doctor_does_not_import_cli_up():

@@ -23,6 +23,7 @@ cdef class Device:
 cdef class EthDevice(Device):
     cdef readonly uint16_t port_id
     cdef readonly str kernel_ifname      # tap / af_packet: the kernel side's interface
+    cdef void drain(self) noexcept
 
 cdef class Middleware(Device):
     """A device wrapped around another: tracers and fault injectors."""

@@ -7,7 +7,7 @@ ports joined back to back by rte_rings (net_ring): two stacks in one process, fo
 from libc.string cimport memcpy
 from fastloop.includes.dpdk cimport (
     fl_rx_burst, fl_tx_burst, fl_dev_probe, fl_port_by_name, fl_port_setup, fl_port_close,
-    fl_ring_pair, fl_strerror, fl_port_stats)
+    fl_ring_pair, fl_strerror, fl_port_stats, fl_mbuf_free_bulk)
 from fastloop.dev.eal import eal_init
 
 import os
@@ -78,8 +78,21 @@ cdef class EthDevice(Device):
         if self.closed:
             return
         self.closed = True
+        self.drain()
         fl_port_close(self.port_id, 1)
         self.eal.unregister(self)
+
+    cdef void drain(self) noexcept:
+        """Free what is still waiting in the rx queue: a ring keeps its frames past close."""
+        cdef fl_mbuf *pkts[32]
+        cdef uint16_t n
+        cdef int rounds = 0
+        while rounds < 1024:
+            n = fl_rx_burst(self.port_id, pkts, 32)
+            if n == 0:
+                return
+            fl_mbuf_free_bulk(pkts, n)
+            rounds += 1
 
     def stats(self):
         cdef uint64_t s[6]
