@@ -55,6 +55,7 @@ cdef extern from "fl_shim.h" nogil:
     uint8_t *fl_mbuf_adj(fl_mbuf *m, uint16_t n)
     int fl_mbuf_trim(fl_mbuf *m, uint16_t n)
     int fl_mbuf_linearize(fl_mbuf *m)
+    int fl_mbuf_chain(fl_mbuf *head, fl_mbuf *tail)
     void fl_mbuf_reset_data(fl_mbuf *m)
     const void *fl_mbuf_read(const fl_mbuf *m, uint32_t off, uint32_t len, void *buf)
     int fl_mbuf_rx_ip_cksum_bad(const fl_mbuf *m)
