@@ -122,7 +122,8 @@ def test_empty_bursts_record_nothing(pair, books, tmp_path):
     books.check()
 
 
-def test_unwritable_path_raises_oserror(pair, tmp_path):
+def test_unwritable_path_raises_oserror(pair, books, tmp_path):
     a, _ = pair
     with pytest.raises(OSError, match="cannot open pcap file"):
         PcapTracer(a, tmp_path / "no" / "such" / "dir.pcap")
+    books.check()

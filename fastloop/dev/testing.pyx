@@ -4,7 +4,7 @@
 Only for tests (Python objects per frame); the stack itself never calls these.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy
 from fastloop.includes.dpdk cimport (
     fl_mbuf, fl_mbuf_alloc, fl_mbuf_append, fl_mbuf_free, fl_mbuf_pkt_len, fl_mbuf_read,
@@ -107,3 +107,41 @@ def recv_all(Device dev, uint16_t max=64):
 def poll(Device dev, uint64_t now_ns):
     """One poll step of the device at time `now_ns`."""
     dev.poll(now_ns)
+
+
+cdef class MbufHoard:
+    """Every free mbuf of a device's pool, held until release(): to test pool exhaustion."""
+    cdef fl_mbuf **pkts
+    cdef readonly uint32_t count
+
+    def __dealloc__(self):
+        self.release()
+
+    def release(self):
+        cdef uint32_t i
+        for i in range(self.count):
+            fl_mbuf_free(self.pkts[i])
+        self.count = 0
+        free(self.pkts)
+        self.pkts = NULL
+
+
+def exhaust_pool(Device dev):
+    """Allocate mbufs from dev's pool until it runs dry; returns the MbufHoard."""
+    cdef MbufHoard h = MbufHoard.__new__(MbufHoard)
+    cdef uint32_t cap = 1024
+    cdef fl_mbuf *m
+    h.pkts = <fl_mbuf **>malloc(sizeof(fl_mbuf *) * cap)
+    while h.pkts != NULL:
+        m = fl_mbuf_alloc(dev.pool)
+        if m == NULL:
+            return h
+        if h.count == cap:
+            cap *= 2
+            h.pkts = <fl_mbuf **>realloc(h.pkts, sizeof(fl_mbuf *) * cap)
+            if h.pkts == NULL:
+                fl_mbuf_free(m)
+                break
+        h.pkts[h.count] = m
+        h.count += 1
+    raise MemoryError()
