@@ -7,7 +7,8 @@ from conftest_dev import (books, eal, frames, index_of, make_pair, pair,  # noqa
                           small_pair)
 from fastloop.config import parse_faults
 from fastloop.dev.faults import FaultInjector
-from fastloop.dev.testing import exhaust_pool, poll, recv_all, send_frames
+from fastloop.dev.testing import (RxCksumGood, exhaust_pool, poll, recv_all, recv_cksum_flags,
+                                  send_frames)
 
 MS = 1_000_000
 
@@ -176,6 +177,16 @@ def test_tx_corrupt_finalises_offloaded_checksums_first(pair, books):
     got = recv_all(b)                                  # net_ring computes nothing itself
     for w, g in zip(wire, got):
         assert len(bit_diff(w, g)) == 1, "checksums final, then exactly one bit flipped"
+    fi.close()
+    books.check()
+
+
+@pytest.mark.parametrize("corrupt,flags", [(0.0, (True, True)), (1.0, (False, False))])
+def test_rx_corrupt_forgets_the_pmd_checksum_verdict(pair, books, corrupt, flags):
+    a, b = pair
+    fi = FaultInjector(RxCksumGood(a), corrupt=corrupt)
+    send_frames(b, frames(4))
+    assert recv_cksum_flags(fi) == [flags] * 4, "a corrupted frame must be re-verified"
     fi.close()
     books.check()
 

@@ -8,8 +8,9 @@ from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy
 from fastloop.includes.dpdk cimport (
     fl_mbuf, fl_mbuf_alloc, fl_mbuf_append, fl_mbuf_free, fl_mbuf_pkt_len, fl_mbuf_read,
-    fl_mbuf_chain, fl_mbuf_tx_offload)
-from fastloop.dev.device cimport Device
+    fl_mbuf_chain, fl_mbuf_tx_offload, fl_mbuf_rx_ip_cksum_good, fl_mbuf_rx_l4_cksum_good,
+    RTE_MBUF_F_RX_IP_CKSUM_GOOD, RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+from fastloop.dev.device cimport Device, Middleware
 
 
 cdef fl_mbuf *_mbuf_from(Device dev, bytes frame, uint32_t seg) except NULL:
@@ -92,6 +93,31 @@ def recv_frames(Device dev, uint16_t max=64):
     finally:
         free(pkts)
     return out
+
+
+def recv_cksum_flags(Device dev, uint16_t max=64):
+    """rx_burst; for each frame, (ip_cksum_good, l4_cksum_good) as the PMD flagged it."""
+    cdef fl_mbuf **pkts = <fl_mbuf **>malloc(sizeof(fl_mbuf *) * (max + 1))
+    cdef uint16_t r, i
+    if pkts == NULL:
+        raise MemoryError()
+    r = dev.rx_burst(pkts, max)
+    out = [(bool(fl_mbuf_rx_ip_cksum_good(pkts[i])), bool(fl_mbuf_rx_l4_cksum_good(pkts[i])))
+           for i in range(r)]
+    for i in range(r):
+        fl_mbuf_free(pkts[i])
+    free(pkts)
+    return out
+
+
+cdef class RxCksumGood(Middleware):
+    """Marks every received frame's checksums good, like a PMD with rx checksum offload."""
+
+    cdef uint16_t rx_burst(self, fl_mbuf **pkts, uint16_t n) noexcept:
+        cdef uint16_t r = self.inner.rx_burst(pkts, n), i
+        for i in range(r):
+            pkts[i].ol_flags |= RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD
+        return r
 
 
 def recv_all(Device dev, uint16_t max=64):
