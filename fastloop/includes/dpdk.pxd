@@ -55,6 +55,7 @@ cdef extern from "fl_shim.h" nogil:
     uint8_t *fl_mbuf_adj(fl_mbuf *m, uint16_t n)
     int fl_mbuf_trim(fl_mbuf *m, uint16_t n)
     int fl_mbuf_linearize(fl_mbuf *m)
+    int fl_mbuf_chain(fl_mbuf *head, fl_mbuf *tail)
     void fl_mbuf_reset_data(fl_mbuf *m)
     const void *fl_mbuf_read(const fl_mbuf *m, uint32_t off, uint32_t len, void *buf)
     int fl_mbuf_rx_ip_cksum_bad(const fl_mbuf *m)
@@ -65,6 +66,9 @@ cdef extern from "fl_shim.h" nogil:
     void fl_mbuf_clear_offload(fl_mbuf *m)
     uint64_t fl_mbuf_tx_cksum_requested(const fl_mbuf *m)
     void fl_mbuf_rx_cksum_unknown(fl_mbuf *m)
+    # rx checksum verdict flags (a PMD with rx checksum offload sets them; tests fake one)
+    const uint64_t RTE_MBUF_F_RX_IP_CKSUM_GOOD
+    const uint64_t RTE_MBUF_F_RX_L4_CKSUM_GOOD
     uint16_t fl_ipv4_phdr_cksum(const void *ip_hdr, uint64_t ol_flags)
     void fl_mbuf_sw_cksum(fl_mbuf *m)
 

@@ -84,6 +84,8 @@ static inline uint8_t *fl_mbuf_append(fl_mbuf *m, uint16_t n) { return (uint8_t 
 static inline uint8_t *fl_mbuf_adj(fl_mbuf *m, uint16_t n) { return (uint8_t *)rte_pktmbuf_adj(m, n); }
 static inline int fl_mbuf_trim(fl_mbuf *m, uint16_t n) { return rte_pktmbuf_trim(m, n); }
 static inline int fl_mbuf_linearize(fl_mbuf *m) { return rte_pktmbuf_linearize(m); }
+/* Append tail's segments to head (head owns them after); 0 or -EOVERFLOW. */
+static inline int fl_mbuf_chain(fl_mbuf *head, fl_mbuf *tail) { return rte_pktmbuf_chain(head, tail); }
 static inline void fl_mbuf_reset_data(fl_mbuf *m) { rte_pktmbuf_reset(m); }
 static inline const void *fl_mbuf_read(const fl_mbuf *m, uint32_t off, uint32_t len, void *buf) {
     return rte_pktmbuf_read(m, off, len, buf);
