@@ -67,14 +67,15 @@ def parse_iface(spec: str, var: str = "FASTLOOP_IFACE") -> IfaceSpec:
         options = []
         for o in opts:
             k, eq, v = o.partition("=")
-            if not eq or k not in ("role", "id", "zero-copy", "bsize", "rsize", "mac"):
+            if not eq or k not in ("role", "id", "zero-copy", "bsize", "rsize", "mac",
+                                   "socket-abstract"):
                 raise bad(f"unknown memif option {o!r}")
             if k == "role" and v not in ("server", "client"):
                 raise bad("memif role is server or client")
             if k in ("id", "bsize", "rsize") and not v.isdigit():
                 raise bad(f"memif {k} is a whole number")
-            if k == "zero-copy" and v not in ("yes", "no"):
-                raise bad("memif zero-copy is yes or no")
+            if k in ("zero-copy", "socket-abstract") and v not in ("yes", "no"):
+                raise bad(f"memif {k} is yes or no")
             options.append((k, v))
         return IfaceSpec("memif", path, tuple(options))
     if kind == "af_packet":

@@ -167,6 +167,11 @@ cdef class Stack:
         self.iface.flush()
         self.iface.close()
         self.device.close()
+        books = self.iface.mbuf_books()
+        if books["enabled"]:
+            owned = books["received"] + books["allocated"] - books["freed"] - books["transmitted"]
+            if books["mismatches"] or owned != 0:
+                raise AssertionError(f"mbuf books do not balance after close: {books}")
 
     def __enter__(self):
         return self

@@ -68,3 +68,21 @@ def test_loopback_mode_serves_127_0_0_0_8(eal):
     finally:
         on.close()
         off.close()
+
+
+def test_mbuf_books_balance_in_debug_builds(two_stacks):
+    from fastloop.dev.eal import debug_build
+    s1, s2 = two_stacks
+    for seq in range(3):
+        s1.iface.send_echo("10.9.0.2", seq)
+    pump(s1, s2)
+    books = s1.iface.mbuf_books()
+    assert books["enabled"] is debug_build()
+    if books["enabled"]:
+        # 3 requests + 1 ARP request + 1 gratuitous ARP allocated; 3 replies received ...
+        assert books["allocated"] == 5 and books["transmitted"] >= 5 + 0
+        assert books["received"] >= 4 and books["mismatches"] == 0
+        assert books["received"] + books["allocated"] - books["freed"] - books["transmitted"] \
+            == books["held"] == 0
+    else:
+        assert books["allocated"] == books["received"] == books["freed"] == 0

@@ -13,7 +13,7 @@ import shutil
 from libc.stdlib cimport malloc, free
 from fastloop.includes.dpdk cimport (
     fl_eal_init, fl_eal_cleanup, fl_strerror, fl_dpdk_version, fl_pool_create,
-    fl_pool_in_use, fl_pool_avail)
+    fl_pool_in_use, fl_pool_avail, FL_DEBUG)
 
 DEFAULT_MEMPOOL_SIZE = 16383       # 2^n - 1 is the mempool's most efficient size
 DEFAULT_DATA_ROOM = 2048 + 128     # RTE_MBUF_DEFAULT_BUF_SIZE: one 1500-byte frame + headroom
@@ -25,6 +25,11 @@ cdef object _eal_error = None      # EAL cannot be retried after a failed rte_ea
 
 class EalError(OSError):
     """DPDK's environment could not be brought up; the message says what to do."""
+
+
+def debug_build():
+    """True when built with FASTLOOP_DEBUG=1 (mbuf books kept and checked)."""
+    return bool(FL_DEBUG)
 
 
 def dpdk_version():

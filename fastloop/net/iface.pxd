@@ -1,5 +1,5 @@
 # cython: language_level=3
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from fastloop.includes.dpdk cimport fl_mbuf
 from fastloop.net.link cimport Link
 from fastloop.net.wire.ipv4 cimport Ipv4Header
@@ -40,6 +40,7 @@ cdef class Interface(Link):
     cdef void icmp_send_unreachable(self, fl_mbuf *orig, Ipv4Header *ip, uint8_t code,
                                     uint64_t now) noexcept
     cdef void loop_enqueue(self, fl_mbuf *m) noexcept
+    cdef int64_t held(self) noexcept
     cdef void echo_reply_input(self, fl_mbuf *m, uint32_t src, IcmpHeader *h,
                                uint64_t now) noexcept
     cdef bint is_local(self, uint32_t dst) noexcept

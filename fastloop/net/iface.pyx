@@ -13,7 +13,7 @@ import ipaddress
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from fastloop.includes.dpdk cimport (
-    fl_mbuf, fl_pool, fl_mbuf_alloc, fl_mbuf_free, fl_mbuf_data, fl_mbuf_data_len,
+    FL_DEBUG, fl_mbuf, fl_pool, fl_mbuf_data, fl_mbuf_data_len,
     fl_mbuf_pkt_len, fl_mbuf_adj, fl_mbuf_append, fl_mbuf_prepend, fl_mbuf_trim,
     fl_mbuf_headroom, fl_mbuf_rx_ip_cksum_good, fl_mbuf_rx_ip_cksum_bad,
     fl_mbuf_tx_offload, fl_mbuf_sw_cksum, fl_mbuf_clear_offload, fl_now_ns)
@@ -95,8 +95,13 @@ cdef class Interface(Link):
             self.ipv4_deliver(m, &ip, False, now)
         return n + k
 
+    cdef int64_t held(self) noexcept:
+        return Link.held(self) + self.loopq_len
+
     cdef void timers(self, uint64_t now) noexcept:
         self.arp_timers(now)
+        if FL_DEBUG:
+            self.check_books()
 
     def poll(self):
         """One step from Python: device poll, rx, timers, tx. Returns frames received."""
@@ -234,7 +239,7 @@ cdef class Interface(Link):
             self.echo_reply_input(m, ip.src, &h, now)
         elif h.type == ICMP_DEST_UNREACH or h.type == ICMP_TIME_EXCEEDED:
             self.stats[STAT_ICMP_ERRORS_IN] += 1     # delivered to transports by the TCP/UDP layer
-            fl_mbuf_free(m)
+            self.mbuf_free(m)
         else:
             self.drop(m, DROP_ICMP_TYPE)
 
@@ -253,16 +258,15 @@ cdef class Interface(Link):
         r.size = fl_mbuf_data_len(m) - ICMP_HDR_LEN
         r.rtt_ns = now - sent if now > sent else 0
         self.echo_count += 1
-        fl_mbuf_free(m)
+        self.mbuf_free(m)
 
     cdef void icmp_send_unreachable(self, fl_mbuf *orig, Ipv4Header *ip, uint8_t code,
                                     uint64_t now) noexcept:
         """RFC 792: the IP header and first 8 data bytes of the offending datagram."""
         cdef IcmpHeader h
         cdef uint32_t quote = min(<uint32_t>ip.header_len + 8, fl_mbuf_data_len(orig))
-        cdef fl_mbuf *m = fl_mbuf_alloc(self.pool)
+        cdef fl_mbuf *m = self.mbuf_alloc()
         if m == NULL:
-            self.drops[DROP_NO_MBUF] += 1
             return
         cdef uint8_t *msg = fl_mbuf_append(m, <uint16_t>(ICMP_HDR_LEN + quote))
         memcpy(msg + ICMP_HDR_LEN, fl_mbuf_data(orig), quote)
@@ -281,7 +285,7 @@ cdef class Interface(Link):
         cdef uint32_t daddr = int(ipaddress.IPv4Address(dst))
         cdef IcmpHeader h
         cdef uint64_t now = fl_now_ns()
-        cdef fl_mbuf *m = fl_mbuf_alloc(self.pool)
+        cdef fl_mbuf *m = self.mbuf_alloc()
         if m == NULL:
             raise MemoryError("mempool exhausted")
         cdef uint8_t *msg = fl_mbuf_append(m, <uint16_t>(ICMP_HDR_LEN + size))
@@ -311,14 +315,16 @@ cdef class Interface(Link):
     # ---- for Python and tests ----------------------------------------------------------
     def inject(self, bytes frame):
         """Run the receive path on one raw Ethernet frame, as if the device had delivered it."""
-        cdef fl_mbuf *m = fl_mbuf_alloc(self.pool)
+        cdef fl_mbuf *m = self.mbuf_alloc()
         if m == NULL:
             raise MemoryError("mempool exhausted")
         cdef uint8_t *p = fl_mbuf_append(m, len(frame))
         if p == NULL:
-            fl_mbuf_free(m)
+            self.mbuf_free(m)
             raise ValueError("frame longer than an mbuf")
         memcpy(p, <const char *>frame, len(frame))
+        if FL_DEBUG:          # it enters as a received frame, not as one we allocated
+            self.books.allocated -= 1
         self.link_input(m, fl_now_ns())
 
     def counters(self):
@@ -330,6 +336,7 @@ cdef class Interface(Link):
 
     def held_mbufs(self):
         held = Link.held_mbufs(self)
+        held["arp_queues"] -= self.loopq_len
         held["loopback"] = self.loopq_len
         return held
 
@@ -337,7 +344,7 @@ cdef class Interface(Link):
         """Free every mbuf the interface holds."""
         self.release_all()
         while self.loopq_len > 0:
-            fl_mbuf_free(self.loopq[self.loopq_head])
+            self.mbuf_free(self.loopq[self.loopq_head])
             self.loopq_head = (self.loopq_head + 1) % self.loopq_cap
             self.loopq_len -= 1
 

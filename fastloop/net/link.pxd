@@ -1,5 +1,5 @@
 # cython: language_level=3
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from fastloop.includes.dpdk cimport fl_mbuf, fl_pool
 from fastloop.dev.device cimport Device
 from fastloop.net.arp_cache cimport ArpCache, ArpEntry
@@ -8,6 +8,15 @@ from fastloop.net.counters cimport DROP_COUNT, STAT_COUNT
 cdef enum:
     TX_BURST = 32
     RX_BURST = 32
+
+# Debug builds (FASTLOOP_DEBUG=1) keep books of every mbuf the stack touches; the stack owns
+# exactly received + allocated - freed - transmitted mbufs, which check_books() verifies.
+cdef struct MbufBooks:
+    int64_t received
+    int64_t allocated
+    int64_t freed
+    int64_t transmitted
+    int64_t mismatches
 
 cdef class Link:
     """The link layer of one interface: Ethernet framing, ARP (RFC 826), and the tx backlog.
@@ -30,6 +39,12 @@ cdef class Link:
     cdef uint32_t txq_cap
     cdef uint64_t next_arp_scan
 
+    cdef MbufBooks books
+
+    cdef fl_mbuf *mbuf_alloc(self) noexcept
+    cdef void mbuf_free(self, fl_mbuf *m) noexcept
+    cdef int64_t held(self) noexcept
+    cdef void check_books(self) noexcept
     cdef void drop(self, fl_mbuf *m, int reason) noexcept
     cdef void tx_enqueue(self, fl_mbuf *m) noexcept
     cdef uint32_t flush(self) noexcept

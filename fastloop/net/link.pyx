@@ -6,7 +6,7 @@ The network layer (iface.pyx) subclasses Link and overrides ipv4_input.
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from fastloop.includes.dpdk cimport (
-    fl_mbuf_alloc, fl_mbuf_free, fl_mbuf_data, fl_mbuf_data_len, fl_mbuf_pkt_len,
+    FL_DEBUG, fl_mbuf_alloc, fl_mbuf_free, fl_mbuf_data, fl_mbuf_data_len, fl_mbuf_pkt_len,
     fl_mbuf_nb_segs, fl_mbuf_adj, fl_mbuf_append, fl_mbuf_prepend)
 from fastloop.net.counters cimport *
 from fastloop.net.arp_cache cimport (ArpCache, ArpEntry, ARP_FREE, ARP_INCOMPLETE,
@@ -36,9 +36,45 @@ cdef class Link:
     def __dealloc__(self):
         free(self.txq)
 
+    # ---- mbuf ownership ---------------------------------------------------------------
+    cdef fl_mbuf *mbuf_alloc(self) noexcept:
+        cdef fl_mbuf *m = fl_mbuf_alloc(self.pool)
+        if m == NULL:
+            self.drops[DROP_NO_MBUF] += 1
+        elif FL_DEBUG:
+            self.books.allocated += 1
+        return m
+
+    cdef void mbuf_free(self, fl_mbuf *m) noexcept:
+        if FL_DEBUG:
+            self.books.freed += 1
+        fl_mbuf_free(m)
+
     cdef void drop(self, fl_mbuf *m, int reason) noexcept:
         self.drops[reason] += 1
-        fl_mbuf_free(m)
+        self.mbuf_free(m)
+
+    cdef int64_t held(self) noexcept:
+        """Mbufs owned right now: the tx backlog and frames waiting for ARP."""
+        cdef uint32_t i
+        cdef int64_t n = self.txq_len
+        for i in range(ARP_TABLE_SIZE):
+            if self.arp.slot(i).state != ARP_FREE:
+                n += self.arp.slot(i).qlen
+        return n
+
+    cdef void check_books(self) noexcept:
+        """Debug builds, once per poll step: what came in and was not let go is still held."""
+        cdef MbufBooks *b = &self.books
+        if b.received + b.allocated - b.freed - b.transmitted != self.held():
+            b.mismatches += 1
+
+    def mbuf_books(self):
+        """The debug build's mbuf books (all zero in a release build)."""
+        return {"received": self.books.received, "allocated": self.books.allocated,
+                "freed": self.books.freed, "transmitted": self.books.transmitted,
+                "held": self.held(), "mismatches": self.books.mismatches,
+                "enabled": bool(FL_DEBUG)}
 
     # ---- transmit -------------------------------------------------------------------
     cdef void tx_enqueue(self, fl_mbuf *m) noexcept:
@@ -59,6 +95,8 @@ cdef class Link:
             for i in range(k, chunk):     # not taken: uncount, they go again next time
                 self.stats[STAT_TX_BYTES] -= fl_mbuf_pkt_len(self.txq[self.txq_head + i])
             self.stats[STAT_TX_FRAMES] += k
+            if FL_DEBUG:
+                self.books.transmitted += k
             sent += k
             self.txq_head = (self.txq_head + k) % self.txq_cap
             self.txq_len -= k
@@ -70,6 +108,8 @@ cdef class Link:
     cdef void link_input(self, fl_mbuf *m, uint64_t now) noexcept:
         """Ethernet II demux; consumes m."""
         cdef EthHeader eth
+        if FL_DEBUG:
+            self.books.received += 1
         self.stats[STAT_RX_FRAMES] += 1
         self.stats[STAT_RX_BYTES] += fl_mbuf_pkt_len(m)
         if fl_mbuf_nb_segs(m) > 1:                       # jumbo frames are not enabled
@@ -119,7 +159,7 @@ cdef class Link:
             if e == NULL:
                 self.drop(m, DROP_ARP_NOT_FOR_US)
             else:
-                fl_mbuf_free(m)
+                self.mbuf_free(m)
             return
         if e == NULL and a.spa != 0:
             e = self.arp.insert(a.spa)
@@ -128,7 +168,7 @@ cdef class Link:
             else:
                 self.arp_learn(e, a.sha, now)
         if a.op != ARP_OP_REQUEST:
-            fl_mbuf_free(m)
+            self.mbuf_free(m)
             return
         # answer in place: the request's mbuf becomes the reply
         memcpy(a.tha, a.sha, 6)
@@ -158,9 +198,8 @@ cdef class Link:
     cdef void arp_send(self, uint16_t op, const uint8_t *dst_mac, const uint8_t *tha,
                        uint32_t tpa) noexcept:
         cdef ArpPacket a
-        cdef fl_mbuf *m = fl_mbuf_alloc(self.pool)
+        cdef fl_mbuf *m = self.mbuf_alloc()
         if m == NULL:
-            self.drops[DROP_NO_MBUF] += 1
             return
         cdef uint8_t *frame = fl_mbuf_append(m, ETH_HDR_LEN + ARP_LEN)
         a.op = op
@@ -238,14 +277,14 @@ cdef class Link:
         cdef uint32_t i
         cdef ArpEntry *e
         while self.txq_len > 0:
-            fl_mbuf_free(self.txq[self.txq_head])
+            self.mbuf_free(self.txq[self.txq_head])
             self.txq_head = (self.txq_head + 1) % self.txq_cap
             self.txq_len -= 1
         for i in range(ARP_TABLE_SIZE):
             e = self.arp.slot(i)
             while e.state != ARP_FREE and e.qlen > 0:
                 e.qlen -= 1
-                fl_mbuf_free(e.queue[e.qlen])
+                self.mbuf_free(e.queue[e.qlen])
 
     def arp_entries(self):
         import ipaddress
@@ -254,8 +293,4 @@ cdef class Link:
 
     def held_mbufs(self):
         """Mbufs the link layer owns right now: the tx backlog and frames waiting for ARP."""
-        cdef uint32_t i, n = 0
-        for i in range(ARP_TABLE_SIZE):
-            if self.arp.slot(i).state != ARP_FREE:
-                n += self.arp.slot(i).qlen
-        return {"tx_backlog": self.txq_len, "arp_queues": n}
+        return {"tx_backlog": self.txq_len, "arp_queues": self.held() - self.txq_len}
