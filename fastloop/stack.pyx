@@ -102,12 +102,7 @@ cdef class Stack:
 
     cpdef uint32_t poll(self):
         """One run-to-completion step: device → rx → timers → tx. Returns frames received."""
-        cdef uint64_t now = fl_now_ns()
-        self.device.poll(now)
-        cdef uint32_t n = self.iface.rx_step(now)
-        self.iface.timers(now)
-        self.iface.flush()
-        return n
+        return self.iface.step(fl_now_ns())
 
     def run(self, duration=None, until=None):
         """Busy-poll until `duration` seconds pass, `until()` is true, or Ctrl-C."""

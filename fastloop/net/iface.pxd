@@ -4,6 +4,7 @@ from fastloop.includes.dpdk cimport fl_mbuf
 from fastloop.net.link cimport Link
 from fastloop.net.wire.ipv4 cimport Ipv4Header
 from fastloop.net.wire.icmp cimport IcmpHeader
+from fastloop.net.l4 cimport L4Protocol
 
 cdef enum:
     ECHO_RESULTS = 1024          # echo replies kept for Python to collect
@@ -28,6 +29,8 @@ cdef class Interface(Link):
     cdef uint32_t loopq_head
     cdef uint32_t loopq_len
     cdef uint32_t loopq_cap
+    cdef public L4Protocol tcp           # attached by the TCP layer; None: segments dropped
+    cdef public L4Protocol udp
     cdef uint16_t echo_ident
     cdef EchoResult echo_results[ECHO_RESULTS]
     cdef uint32_t echo_count
@@ -44,5 +47,7 @@ cdef class Interface(Link):
     cdef void echo_reply_input(self, fl_mbuf *m, uint32_t src, IcmpHeader *h,
                                uint64_t now) noexcept
     cdef bint is_local(self, uint32_t dst) noexcept
+    cdef void icmp_error_input(self, fl_mbuf *m, IcmpHeader *h, uint64_t now) noexcept
     cdef uint32_t rx_step(self, uint64_t now) noexcept
+    cdef uint32_t step(self, uint64_t now) noexcept
     cdef void timers(self, uint64_t now) noexcept

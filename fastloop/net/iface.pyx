@@ -96,21 +96,37 @@ cdef class Interface(Link):
         return n + k
 
     cdef int64_t held(self) noexcept:
-        return Link.held(self) + self.loopq_len
+        cdef int64_t n = Link.held(self) + self.loopq_len
+        if self.tcp is not None:
+            n += self.tcp.held()
+        if self.udp is not None:
+            n += self.udp.held()
+        return n
 
     cdef void timers(self, uint64_t now) noexcept:
         self.arp_timers(now)
+        if self.tcp is not None:
+            self.tcp.timers(now)
+        if self.udp is not None:
+            self.udp.timers(now)
         if FL_DEBUG:
             self.check_books()
 
-    def poll(self):
-        """One step from Python: device poll, rx, timers, tx. Returns frames received."""
-        cdef uint64_t now = fl_now_ns()
+    cdef uint32_t step(self, uint64_t now) noexcept:
+        """One run-to-completion step: device → rx → timers → transports' output → tx."""
         self.device.poll(now)
         cdef uint32_t n = self.rx_step(now)
         self.timers(now)
+        if self.tcp is not None:
+            self.tcp.output(now)
+        if self.udp is not None:
+            self.udp.output(now)
         self.flush()
         return n
+
+    def poll(self):
+        """One step from Python. Returns frames received."""
+        return self.step(fl_now_ns())
 
     # ---- input (RFC 1122 §3.2.1) -------------------------------------------------------
     cdef bint is_local(self, uint32_t dst) noexcept:
@@ -156,12 +172,18 @@ cdef class Interface(Link):
                 self.drop(m, DROP_IP_BROADCAST)
             else:
                 self.icmp_input(m, ip, now)
+        elif ip.protocol == IPPROTO_TCP and self.tcp is not None and not broadcast:
+            fl_mbuf_adj(m, ip.header_len)
+            self.tcp.input(m, ip, False, now)
+        elif ip.protocol == IPPROTO_UDP and self.udp is not None:
+            fl_mbuf_adj(m, ip.header_len)
+            self.udp.input(m, ip, broadcast, now)
         elif ip.protocol == IPPROTO_UDP:
             if not broadcast:                    # RFC 1122 §4.1.3.1: port unreachable
                 self.icmp_send_unreachable(m, ip, ICMP_CODE_PORT_UNREACH, now)
             self.drop(m, DROP_L4_UNHANDLED)
-        elif ip.protocol == IPPROTO_TCP:
-            self.drop(m, DROP_L4_UNHANDLED)
+        elif ip.protocol == IPPROTO_TCP:         # TCP never answers broadcasts (RFC 1122 §4.2.3.10)
+            self.drop(m, DROP_L4_UNHANDLED if not broadcast else DROP_IP_BROADCAST)
         else:
             if not broadcast:                    # RFC 1122 §3.2.2.1: protocol unreachable
                 self.icmp_send_unreachable(m, ip, ICMP_CODE_PROTO_UNREACH, now)
@@ -238,10 +260,24 @@ cdef class Interface(Link):
         elif h.type == ICMP_ECHO_REPLY:
             self.echo_reply_input(m, ip.src, &h, now)
         elif h.type == ICMP_DEST_UNREACH or h.type == ICMP_TIME_EXCEEDED:
-            self.stats[STAT_ICMP_ERRORS_IN] += 1     # delivered to transports by the TCP/UDP layer
-            self.mbuf_free(m)
+            self.stats[STAT_ICMP_ERRORS_IN] += 1
+            self.icmp_error_input(m, &h, now)
         else:
             self.drop(m, DROP_ICMP_TYPE)
+
+    cdef void icmp_error_input(self, fl_mbuf *m, IcmpHeader *h, uint64_t now) noexcept:
+        """RFC 1122 §3.2.2: pass the error to the transport named in the quoted header."""
+        cdef uint8_t *quote = fl_mbuf_data(m) + ICMP_HDR_LEN
+        cdef uint32_t n = fl_mbuf_data_len(m) - ICMP_HDR_LEN
+        cdef L4Protocol proto = None
+        if n >= IPV4_HDR_LEN + 8:
+            if quote[9] == IPPROTO_TCP:
+                proto = self.tcp
+            elif quote[9] == IPPROTO_UDP:
+                proto = self.udp
+        if proto is not None:
+            proto.icmp_error(h.type, h.code, quote, n, now)
+        self.mbuf_free(m)
 
     cdef void echo_reply_input(self, fl_mbuf *m, uint32_t src, IcmpHeader *h,
                                uint64_t now) noexcept:
@@ -342,6 +378,10 @@ cdef class Interface(Link):
 
     def close(self):
         """Free every mbuf the interface holds."""
+        if self.tcp is not None:
+            self.tcp.release_all()
+        if self.udp is not None:
+            self.udp.release_all()
         self.release_all()
         while self.loopq_len > 0:
             self.mbuf_free(self.loopq[self.loopq_head])
