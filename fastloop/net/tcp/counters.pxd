@@ -1,0 +1,42 @@
+# cython: language_level=3
+# TCP counters, like `netstat -s` (names in counters.pyx).
+cdef enum:
+    TCP_SEGMENTS_IN = 0
+    TCP_SEGMENTS_OUT
+    TCP_BYTES_IN               # payload delivered in order
+    TCP_BYTES_OUT              # payload sent, retransmissions included
+    TCP_RETRANSMITS_RTO
+    TCP_RETRANSMITS_FAST       # triple duplicate ACK (RFC 5681 §3.2)
+    TCP_RETRANSMITS_PARTIAL    # NewReno partial ACK (RFC 6582 §3.2 step 5)
+    TCP_RETRANSMITS_SACK       # RFC 6675 NextSeg
+    TCP_RETRANSMITS_SYN
+    TCP_DUPLICATE_SEGMENTS_IN  # wholly old data
+    TCP_OUT_OF_ORDER_IN
+    TCP_OUT_OF_ORDER_DROPPED   # reassembly queue full
+    TCP_DUPACKS_IN
+    TCP_RST_IN
+    TCP_RST_OUT
+    TCP_ACTIVE_OPENS
+    TCP_PASSIVE_OPENS
+    TCP_FAILED_CONNECTS
+    TCP_ESTABLISHED_RESETS
+    TCP_TIMEOUTS               # connections ended by retransmission or keepalive limits
+    TCP_BAD_CHECKSUM
+    TCP_BAD_HEADER
+    TCP_NO_LISTENER            # answered with RST
+    TCP_PAWS_DROPPED           # RFC 7323 §5
+    TCP_OUT_OF_WINDOW
+    TCP_CHALLENGE_ACKS         # RFC 5961
+    TCP_CHALLENGE_ACKS_LIMITED
+    TCP_SYNCOOKIES_SENT
+    TCP_SYNCOOKIES_OK
+    TCP_SYNCOOKIES_FAILED
+    TCP_LISTEN_OVERFLOWS       # SYN dropped: backlog full, no cookies
+    TCP_DELAYED_ACKS
+    TCP_WINDOW_PROBES
+    TCP_KEEPALIVE_PROBES
+    TCP_TIME_WAIT_REUSED       # RFC 6191
+    TCP_ZERO_WINDOW_ADVERTISED
+    TCP_STAT_COUNT
+
+cdef const char *tcp_stat_name(int i) noexcept

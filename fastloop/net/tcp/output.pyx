@@ -1,0 +1,221 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""What to send and how: segments built from the send buffer, ACKs, SYNs and resets.
+
+tcp_output is called once per connection per poll step (after input and timers), so all the
+ACKs a burst of segments calls for leave as one.
+"""
+from libc.stdint cimport uint16_t
+from fastloop.includes.dpdk cimport fl_mbuf, fl_mbuf_append
+from fastloop.net.wire.bytes cimport store_raw16
+from fastloop.net.wire.ipv4 cimport IPPROTO_TCP
+from fastloop.net.wire.tcp cimport (
+    TcpHeader, tcp_options_clear, tcp_options_len, tcp_emit, tcp_checksum, tcp_pseudo_header_sum,
+    TCP_HDR_LEN, TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_CHECKSUM_OFFSET)
+from fastloop.net.timer_wheel cimport timer_armed
+from fastloop.net.tcp.seq cimport seq_lt, seq_le, seq_gt, seq_ge
+from fastloop.net.tcp.sndbuf cimport sndbuf_copy
+from fastloop.net.tcp.rcvbuf cimport rcvbuf_space, ooo_sack_blocks
+from fastloop.net.tcp.congestion cimport cc_on_send
+from fastloop.net.tcp.counters cimport *
+from fastloop.net.tcp.tcb cimport *
+
+cdef uint64_t NS_PER_MS = 1000000
+
+
+cdef uint32_t ts_clock(TcpConnection c, uint64_t now) noexcept:
+    """Our TSval: a 1 ms clock with a per-connection offset (RFC 7323 §5.4)."""
+    return <uint32_t>(now // NS_PER_MS) + c.ts_offset
+
+
+cdef uint32_t rcv_window(TcpConnection c) noexcept:
+    """The window to advertise: never shrinking the promised right edge (RFC 7323 §2.4), and
+    opened only by at least min(half the buffer, one MSS) (receiver SWS avoidance,
+    RFC 9293 §3.8.6.2.2)."""
+    cdef uint32_t space = rcvbuf_space(&c.rcv)
+    cdef uint32_t most = <uint32_t>65535 << c.rcv_wscale
+    cdef uint32_t cur = c.rcv_adv - c.rcv_nxt if seq_gt(c.rcv_adv, c.rcv_nxt) else 0
+    if space > most:
+        space = most
+    space = (space >> c.rcv_wscale) << c.rcv_wscale
+    if space >= cur + min(c.rcv.limit // 2, <uint32_t>c.mss):
+        return space
+    return cur
+
+
+cdef void _fill_options(TcpConnection c, TcpHeader *h, uint8_t flags, uint64_t now) noexcept:
+    tcp_options_clear(&h.opt)
+    if flags & TCP_SYN:
+        # RFC 9293 §3.7.1 MSS; RFC 7323 §2.2, §3.2 and RFC 2018 §2: offered on an active
+        # SYN, answered on a SYN-ACK only when the peer offered them
+        h.opt.mss = c.rcv_mss if c.rcv_mss else 536
+        if c.state == SYN_SENT or c.rcv_wscale_ok:
+            h.opt.wscale = c.rcv_wscale
+        h.opt.sack_permitted = c.state == SYN_SENT or c.sack_ok
+        h.opt.has_timestamps = c.state == SYN_SENT or c.ts_ok
+    else:
+        h.opt.has_timestamps = c.ts_ok
+        if c.sack_ok and c.rcv.ooo_n:
+            h.opt.sack_count = <uint8_t>ooo_sack_blocks(&c.rcv, &h.opt.sack[0].left,
+                                                        &h.opt.sack[0].right, 4)
+    if h.opt.has_timestamps:
+        h.opt.ts_val = ts_clock(c, now)
+        h.opt.ts_ecr = c.ts_recent if (flags & TCP_ACK) else 0
+
+
+cdef bint send_segment(TcpLayerBase L, TcpConnection c, seq_t seq, uint32_t n, uint8_t flags,
+                       uint64_t now) noexcept:
+    """Build one segment (n payload bytes from the send buffer at seq) and hand it to IP."""
+    cdef TcpHeader h
+    cdef fl_mbuf *m = L.iface.mbuf_alloc()
+    if m == NULL:
+        return False
+    _fill_options(c, &h, flags, now)
+    cdef uint32_t window = rcv_window(c)
+    h.src_port = c.local_port
+    h.dst_port = c.remote_port
+    h.seq = seq
+    h.ack = c.rcv_nxt if (flags & TCP_ACK) else 0
+    h.flags = flags
+    h.urgent = 0
+    # RFC 7323 §2.2: the window of a SYN is never scaled
+    h.window = <uint16_t>min(window, 65535) if (flags & TCP_SYN) else \
+        <uint16_t>(window >> c.rcv_wscale)
+    cdef uint32_t hlen = TCP_HDR_LEN + tcp_options_len(&h.opt)
+    cdef uint8_t *p = fl_mbuf_append(m, <uint16_t>(hlen + n))
+    tcp_emit(p, &h)
+    if n:
+        sndbuf_copy(&c.snd, seq - c.snd_una, p + hlen, n)
+    cdef int offload = 0
+    if L.iface.tx_l4_cksum:
+        store_raw16(p + TCP_CHECKSUM_OFFSET,
+                    tcp_pseudo_header_sum(c.local_addr, c.remote_addr, <uint16_t>(hlen + n)))
+        offload = 2
+    else:
+        store_raw16(p + TCP_CHECKSUM_OFFSET,
+                    tcp_checksum(c.local_addr, c.remote_addr, p, hlen + n))
+    if flags & TCP_ACK:
+        if not (flags & TCP_SYN):
+            window = (window >> c.rcv_wscale) << c.rcv_wscale
+        c.rcv_adv = c.rcv_nxt + window
+        if window == 0:
+            L.stats[TCP_ZERO_WINDOW_ADVERTISED] += 1
+        c.ack_pending = False
+        c.segs_unacked = 0
+        L.wheel.cancel(&c.t_delayed_ack)
+    L.stats[TCP_SEGMENTS_OUT] += 1
+    L.stats[TCP_BYTES_OUT] += n
+    L.iface.ip_output(m, c.local_addr, c.remote_addr, IPPROTO_TCP, offload, now)
+    return True
+
+
+cdef void send_ack(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
+    send_segment(L, c, c.snd_nxt, 0, TCP_ACK, now)
+
+
+cdef void send_syn(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
+    """The SYN of an active open, or the SYN-ACK of a passive one; both carry seq ISS."""
+    cdef uint8_t flags = TCP_SYN if c.state == SYN_SENT else (TCP_SYN | TCP_ACK)
+    send_segment(L, c, c.iss, 0, flags, now)
+    if not timer_armed(&c.t_retransmit):
+        L.wheel.arm(&c.t_retransmit, now + c.rto_ns)
+
+
+cdef void send_challenge_ack(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
+    """RFC 5961 §3.2, §4.2, §5.2, rate-limited per stack (§7)."""
+    if now - L.challenge_window_start >= 1000000000:
+        L.challenge_window_start = now
+        L.challenge_acks = 0
+    if L.challenge_acks >= L.challenge_ack_limit:
+        L.stats[TCP_CHALLENGE_ACKS_LIMITED] += 1
+        return
+    L.challenge_acks += 1
+    L.stats[TCP_CHALLENGE_ACKS] += 1
+    send_ack(L, c, now)
+
+
+cdef void send_reset_reply(TcpLayerBase L, Ipv4Header *ip, TcpHeader *h, uint32_t seg_len,
+                           uint64_t now) noexcept:
+    """The reset for a segment no connection takes (RFC 9293 §3.10.7.1): never for a reset;
+    <SEQ=SEG.ACK><CTL=RST> if it had ACK, else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>."""
+    cdef TcpHeader r
+    if h.flags & TCP_RST:
+        return
+    cdef fl_mbuf *m = L.iface.mbuf_alloc()
+    if m == NULL:
+        return
+    tcp_options_clear(&r.opt)
+    r.src_port = h.dst_port
+    r.dst_port = h.src_port
+    if h.flags & TCP_ACK:
+        r.seq = h.ack
+        r.ack = 0
+        r.flags = TCP_RST
+    else:
+        r.seq = 0
+        r.ack = h.seq + seg_len
+        r.flags = TCP_RST | TCP_ACK
+    r.window = 0
+    r.urgent = 0
+    cdef uint8_t *p = fl_mbuf_append(m, TCP_HDR_LEN)
+    tcp_emit(p, &r)
+    store_raw16(p + TCP_CHECKSUM_OFFSET, tcp_checksum(ip.dst, ip.src, p, TCP_HDR_LEN))
+    L.stats[TCP_RST_OUT] += 1
+    L.stats[TCP_SEGMENTS_OUT] += 1
+    L.iface.ip_output(m, ip.dst, ip.src, IPPROTO_TCP, 0, now)
+
+
+cdef bint _may_send_short(TcpConnection c, uint32_t n, uint32_t unsent, uint32_t in_flight,
+                          bint fin) noexcept:
+    """A segment shorter than the MSS: Nagle (RFC 1122 §4.2.3.4) holds it while data is
+    unacknowledged; sender SWS avoidance (RFC 9293 §3.8.6.2.1) holds it while it is short
+    because of the window rather than the data, unless it is half the largest window seen."""
+    if n < unsent:
+        return n >= c.max_snd_wnd // 2 and n > 0
+    return fin or c.nodelay or in_flight == 0
+
+
+cdef void tcp_output(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
+    """Send what the peer's window, cwnd, Nagle and the state allow, then an owed ACK."""
+    cdef uint32_t off, unsent, wnd, in_flight, usable, n
+    cdef bint fin
+    cdef uint8_t flags
+    cdef int st = c.state
+    if st == ESTABLISHED or st == CLOSE_WAIT or st == FIN_WAIT_1 or st == CLOSING \
+            or st == LAST_ACK:
+        while True:
+            off = c.snd_nxt - c.snd_una
+            unsent = c.snd.len - off if off < c.snd.len else 0
+            in_flight = c.snd_nxt - c.snd_una
+            wnd = min(c.snd_wnd, c.cc.cwnd)
+            usable = wnd - in_flight if wnd > in_flight else 0
+            n = min(unsent, <uint32_t>c.mss, usable)
+            fin = c.fin_queued and off + n == c.snd.len and seq_le(c.snd_nxt, c.fin_seq())
+            if n == 0 and not fin:
+                break
+            if n < c.mss and not _may_send_short(c, n, unsent, in_flight, fin):
+                break
+            flags = TCP_ACK
+            if n and n == unsent:
+                flags |= TCP_PSH
+            if fin:
+                flags |= TCP_FIN
+            if not send_segment(L, c, c.snd_nxt, n, flags, now):
+                break
+            if not c.rtt_active and not c.ts_ok and seq_ge(c.snd_nxt, c.snd_max) and n:
+                c.rtt_active = True                # Karn: time only new data (RFC 6298 §3)
+                c.rtt_seq = c.snd_nxt
+                c.rtt_start = now
+            c.snd_nxt += n + (1 if fin else 0)
+            if seq_gt(c.snd_nxt, c.snd_max):
+                c.snd_max = c.snd_nxt
+            if not timer_armed(&c.t_retransmit):
+                L.wheel.arm(&c.t_retransmit, now + c.rto_ns)
+            cc_on_send(&c.cc, now)
+            if fin:
+                break
+        # zero window with data waiting: probe it (RFC 9293 §3.8.6.1)
+        if c.snd_wnd == 0 and c.snd.len > c.snd_nxt - c.snd_una and c.snd_nxt == c.snd_una \
+                and not timer_armed(&c.t_retransmit) and not timer_armed(&c.t_persist):
+            L.wheel.arm(&c.t_persist, now + c.rto_ns)
+    if c.ack_pending:
+        send_ack(L, c, now)
