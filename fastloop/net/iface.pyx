@@ -250,10 +250,11 @@ cdef class Interface(Link):
         if h.type == ICMP_ECHO_REQUEST:
             # RFC 1122 §3.2.2.6: the reply carries the request's data; reuse the mbuf
             self.stats[STAT_ICMP_ECHO_REQUESTS_IN] += 1
+            # the type/code word as summed (machine order, RFC 1071 §2), before and after:
+            # right on either byte order, where constant 8 and 0 were right on little-endian only
+            word = load_raw16(msg)
             msg[0] = ICMP_ECHO_REPLY
-            store_raw16(msg + 2, checksum_adjust16(load_raw16(msg + 2),
-                                                   <uint16_t>(ICMP_ECHO_REQUEST),
-                                                   <uint16_t>(ICMP_ECHO_REPLY)))
+            store_raw16(msg + 2, checksum_adjust16(load_raw16(msg + 2), word, load_raw16(msg)))
             fl_mbuf_clear_offload(m)
             self.stats[STAT_ICMP_ECHO_REPLIES_OUT] += 1
             self.ip_output(m, ip.dst, ip.src, IPPROTO_ICMP, 0, now)

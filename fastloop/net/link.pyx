@@ -7,7 +7,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from fastloop.includes.dpdk cimport (
     FL_DEBUG, fl_mbuf_alloc, fl_mbuf_free, fl_mbuf_data, fl_mbuf_data_len, fl_mbuf_pkt_len,
-    fl_mbuf_nb_segs, fl_mbuf_adj, fl_mbuf_append, fl_mbuf_prepend)
+    fl_mbuf_nb_segs, fl_mbuf_adj, fl_mbuf_append, fl_mbuf_prepend, fl_mbuf_trim)
 from fastloop.net.counters cimport *
 from fastloop.net.arp_cache cimport (ArpCache, ArpEntry, ARP_FREE, ARP_INCOMPLETE,
                                      ARP_REACHABLE, ARP_TABLE_SIZE)
@@ -22,6 +22,13 @@ cdef uint8_t ZERO_MAC[6]
 ZERO_MAC[:] = [0, 0, 0, 0, 0, 0]
 
 ARP_RETRIES = 3
+
+
+cdef inline bint arp_sender_invalid(uint32_t spa) noexcept:
+    """RFC 1122 §3.2.1.3: no host has an address in 0/8 (0.0.0.0 itself is an RFC 5227
+    probe), 127/8, multicast, class E or broadcast; such a sender gets no reply and no entry."""
+    cdef uint32_t top = spa >> 24
+    return (top == 0 and spa != 0) or top == 127 or top >= 224
 cdef uint64_t ARP_SCAN_NS = 100 * 1000 * 1000
 
 
@@ -147,7 +154,8 @@ cdef class Link:
             self.drop(m, DROP_ARP_MALFORMED)
             return
         self.stats[STAT_ARP_REQUESTS_IN if a.op == ARP_OP_REQUEST else STAT_ARP_REPLIES_IN] += 1
-        if mac_is_multicast(a.sha) or (a.spa == self.addr and not mac_equal(a.sha, self.mac)):
+        if (mac_is_multicast(a.sha) or arp_sender_invalid(a.spa)
+                or (a.spa == self.addr and not mac_equal(a.sha, self.mac))):
             self.drop(m, DROP_ARP_SRC_INVALID)           # a bad sender, or an address conflict
             return
         cdef ArpEntry *e = NULL
@@ -170,7 +178,10 @@ cdef class Link:
         if a.op != ARP_OP_REQUEST:
             self.mbuf_free(m)
             return
-        # answer in place: the request's mbuf becomes the reply
+        # answer in place: the request's mbuf becomes the reply, without what followed the
+        # 28 ARP bytes (Ethernet padding, a trailer): the reply is ours, not an echo of theirs
+        if fl_mbuf_data_len(m) > ETH_HDR_LEN + ARP_LEN:
+            fl_mbuf_trim(m, fl_mbuf_data_len(m) - (ETH_HDR_LEN + ARP_LEN))
         memcpy(a.tha, a.sha, 6)
         a.tpa = a.spa
         memcpy(a.sha, self.mac, 6)
