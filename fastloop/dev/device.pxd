@@ -23,6 +23,9 @@ cdef class Device:
 cdef class EthDevice(Device):
     cdef readonly uint16_t port_id
     cdef readonly str kernel_ifname      # tap / af_packet: the kernel side's interface
+    # ring pair: the other end. The rings (and frames sent to a closed end) are freed when
+    # the second of the two closes.
+    cdef EthDevice ring_peer
     cdef void drain(self) noexcept
 
 cdef class Middleware(Device):

@@ -7,7 +7,7 @@ ports joined back to back by rte_rings (net_ring): two stacks in one process, fo
 from libc.string cimport memcpy
 from fastloop.includes.dpdk cimport (
     fl_rx_burst, fl_tx_burst, fl_dev_probe, fl_port_by_name, fl_port_setup, fl_port_close,
-    fl_ring_pair, fl_strerror, fl_port_stats, fl_mbuf_free_bulk)
+    fl_ring_pair, fl_ring_pair_release, fl_strerror, fl_port_stats, fl_mbuf_free_bulk)
 from fastloop.dev.eal import eal_init
 
 import os
@@ -81,6 +81,12 @@ cdef class EthDevice(Device):
         self.drain()
         fl_port_close(self.port_id, 1)
         self.eal.unregister(self)
+        cdef EthDevice peer = self.ring_peer
+        if peer is not None and peer.closed:
+            # frames sent into the ring after the other end closed would otherwise leak
+            fl_ring_pair_release(self.name.encode(), peer.name.encode())
+            peer.ring_peer = None
+            self.ring_peer = None
 
     cdef void drain(self) noexcept:
         """Free what is still waiting in the rx queue: a ring keeps its frames past close."""
@@ -151,7 +157,10 @@ def ring_pair(str name="ring", *, Eal eal=None, unsigned ring_size=DEFAULT_RING_
     na, nb = f"{name}{n}a", f"{name}{n}b"
     _check(fl_ring_pair(na.encode(), nb.encode(), ring_size * 2, &a, &b),
            "cannot create a net_ring pair")
-    return (_attach(eal, a, na, False, ring_size), _attach(eal, b, nb, False, ring_size))
+    cdef EthDevice da = _attach(eal, a, na, False, ring_size)
+    cdef EthDevice db = _attach(eal, b, nb, False, ring_size)
+    da.ring_peer, db.ring_peer = db, da
+    return da, db
 
 
 cdef class Middleware(Device):

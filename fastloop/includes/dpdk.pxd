@@ -34,6 +34,7 @@ cdef extern from "fl_shim.h" nogil:
     int fl_port_close(uint16_t port, int detach)
     int fl_ring_pair(const char *name_a, const char *name_b, unsigned size,
                      uint16_t *port_a, uint16_t *port_b)
+    int fl_ring_pair_release(const char *name_a, const char *name_b)
     int fl_port_stats(uint16_t port, uint64_t out[6])
 
     uint16_t fl_rx_burst(uint16_t port, fl_mbuf **pkts, uint16_t n)

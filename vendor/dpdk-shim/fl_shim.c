@@ -130,6 +130,26 @@ int fl_ring_pair(const char *name_a, const char *name_b, unsigned size,
     return 0;
 }
 
+int fl_ring_pair_release(const char *name_a, const char *name_b) {
+    /* net_ring never frees rings it was given (rte_eth_from_rings): once both ports are
+     * closed, nobody will dequeue what is left, so free the frames and then the rings. */
+    char rn[RTE_RING_NAMESIZE];
+    const char *names[2] = {name_a, name_b};
+    int freed = 0;
+    for (int i = 0; i < 2; i++) {
+        snprintf(rn, sizeof(rn), "%s_tx", names[i]);
+        struct rte_ring *r = rte_ring_lookup(rn);
+        void *m;
+        if (!r) continue;
+        while (rte_ring_dequeue(r, &m) == 0) {
+            rte_pktmbuf_free((struct rte_mbuf *)m);
+            freed++;
+        }
+        rte_ring_free(r);
+    }
+    return freed;
+}
+
 int fl_port_stats(uint16_t port, uint64_t out[6]) {
     struct rte_eth_stats s;
     int rc = rte_eth_stats_get(port, &s);

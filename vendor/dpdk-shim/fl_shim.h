@@ -54,6 +54,7 @@ int fl_port_setup(uint16_t port, fl_pool *pool, uint16_t nb_rxd, uint16_t nb_txd
 int fl_port_close(uint16_t port, int detach);   /* stop, close, and hot-unplug */
 int fl_ring_pair(const char *name_a, const char *name_b, unsigned size,
                  uint16_t *port_a, uint16_t *port_b);
+int fl_ring_pair_release(const char *name_a, const char *name_b); /* both ports closed; frames freed */
 int fl_port_stats(uint16_t port, uint64_t out[6]); /* ipackets opackets ibytes obytes imissed oerrors */
 
 /* ---- fast path ---- */
