@@ -83,7 +83,9 @@ cdef class TcpConnection:
 
     # options negotiated on the SYNs
     cdef uint16_t mss              # most payload per segment we send (options excluded)
-    cdef uint16_t peer_mss
+    cdef uint16_t peer_mss         # the MSS the peer announced (536 when it did not)
+    cdef uint16_t rcv_mss          # the MSS we announce: our MTU less 40
+    cdef bint rcv_wscale_ok        # both sides sent Window Scale: windows are scaled
     cdef uint8_t snd_wscale        # the peer's shift, applied to windows it sends
     cdef uint8_t rcv_wscale        # our shift
     cdef bint ts_ok                # RFC 7323 timestamps on every segment
@@ -114,6 +116,8 @@ cdef class TcpConnection:
     # flags
     cdef bint fin_queued           # the application shut down its side: FIN after the data
     cdef bint fin_received
+    cdef bint ooo_fin              # a FIN arrived ahead of a hole; ooo_fin_seq is its place
+    cdef seq_t ooo_fin_seq
     cdef bint ack_pending          # an ACK must go out this step
     cdef uint8_t segs_unacked      # full segments received since our last ACK (delayed ACK)
     cdef uint8_t quickacks         # segments still acknowledged at once (start of connection)
@@ -137,6 +141,7 @@ cdef class TcpConnection:
     cdef uint32_t flight(self) noexcept
     cdef void schedule_output(self) noexcept
     cdef seq_t fin_seq(self) noexcept
+    cdef void notify_closed(self, int error) noexcept
 
 cdef class TcpLayerBase(L4Protocol):
     """State shared by every TCP module: the interface, the timer wheel, the table."""
@@ -165,3 +170,11 @@ cdef class TcpLayerBase(L4Protocol):
     cdef uint32_t challenge_acks
     cdef uint64_t challenge_window_start
     cdef public bint syncookies              # when a listener's half-open queue is full
+
+    # what the application asks of a connection (layer.pyx implements them)
+    cdef void conn_written(self, TcpConnection c) noexcept
+    cdef void conn_read(self, TcpConnection c) noexcept
+    cdef void conn_shutdown(self, TcpConnection c) noexcept
+    cdef void conn_close(self, TcpConnection c) noexcept
+    cdef void conn_abort(self, TcpConnection c) noexcept
+    cdef void listener_close(self, TcpListener l) noexcept

@@ -1,0 +1,112 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Birth and death of a connection: table entry, option negotiation, removal, TIME-WAIT."""
+from libc.stdint cimport uint8_t
+from fastloop.net.wire.tcp cimport TCP_RST, TCP_ACK
+from fastloop.net.tcp.siphash cimport siphash24_tuple
+from fastloop.net.tcp.sndbuf cimport sndbuf_free
+from fastloop.net.tcp.rcvbuf cimport rcvbuf_init, rcvbuf_release
+from fastloop.net.tcp.congestion cimport cc_init, CcAlgorithm
+from fastloop.net.tcp.output cimport send_segment
+from fastloop.net.tcp.counters cimport *
+from fastloop.net.tcp.tcb cimport *
+
+
+cdef uint8_t window_shift(uint32_t bufsize) noexcept:
+    """The smallest shift that lets the whole buffer be advertised (RFC 7323 §2.3), <= 14."""
+    cdef uint8_t s = 0
+    while s < 14 and (<uint32_t>65535 << s) < bufsize:
+        s += 1
+    return s
+
+
+cdef TcpConnection conn_new(TcpLayerBase L, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                            uint16_t rport, int state, uint64_t now):
+    """A connection in the table with our side's parameters; the peer's come with its SYN."""
+    cdef TcpConnection c = TcpConnection.__new__(TcpConnection)
+    c.layer = L
+    c.local_addr = laddr
+    c.local_port = lport
+    c.remote_addr = raddr
+    c.remote_port = rport
+    c.state = state
+    c.snd.limit = L.sndbuf_size
+    if not rcvbuf_init(&c.rcv, L.rcvbuf_size):
+        raise MemoryError()
+    c.rcv_mss = <uint16_t>(L.iface.mtu - 40)           # IPv4 and TCP headers, no options
+    c.mss = 536 if c.rcv_mss > 536 else c.rcv_mss      # until the peer's SYN says more
+    c.rcv_wscale = window_shift(L.rcvbuf_size)
+    # RFC 7323 §5.4: a per-connection random TSval offset, from the keyed hash
+    c.ts_offset = <uint32_t>siphash24_tuple(L.secrets.c1, L.secrets.k0, laddr, lport, raddr,
+                                            rport, 1, 0)
+    c.rto_ns = L.rto_initial_ns
+    c.quickacks = 16                                   # ACK the first segments at once
+    c.last_activity = now
+    c.keepalive_idle_ns = 0
+    c.keepalive_interval_ns = 75 * 1000000000
+    c.keepalive_count = 9
+    cc_init(&c.cc, <CcAlgorithm>L.cc_algorithm, c.mss, now)
+    L.connections[(laddr, lport, raddr, rport)] = c
+    return c
+
+
+cdef void conn_negotiate(TcpLayerBase L, TcpConnection c, const TcpOptions *peer,
+                         uint64_t now) noexcept:
+    """Settle the options from the peer's SYN (we offered all of them on ours, or answer
+    only what was offered on a SYN-ACK)."""
+    c.peer_mss = peer.mss if peer.mss else 536         # RFC 9293 §3.7.1: 536 when absent
+    if peer.wscale >= 0:                               # RFC 7323 §2.2: both or neither
+        c.rcv_wscale_ok = True
+        c.snd_wscale = <uint8_t>peer.wscale
+    else:
+        c.rcv_wscale_ok = False
+        c.snd_wscale = 0
+        c.rcv_wscale = 0
+    c.ts_ok = peer.has_timestamps                      # RFC 7323 §3.2
+    if c.ts_ok:
+        c.ts_recent = peer.ts_val
+        c.ts_recent_time = now
+    c.sack_ok = peer.sack_permitted                    # RFC 2018 §2
+    c.mss = min(c.peer_mss, c.rcv_mss) - (12 if c.ts_ok else 0)
+    cc_init(&c.cc, <CcAlgorithm>L.cc_algorithm, c.mss, now)
+
+
+cdef void _cancel_timers(TcpLayerBase L, TcpConnection c) noexcept:
+    L.wheel.cancel(&c.t_retransmit)
+    L.wheel.cancel(&c.t_delayed_ack)
+    L.wheel.cancel(&c.t_persist)
+    L.wheel.cancel(&c.t_keepalive)
+    L.wheel.cancel(&c.t_lifetime)
+
+
+cdef void conn_remove(TcpLayerBase L, TcpConnection c, int error) noexcept:
+    """Forget the connection (timers, buffers, table entry) and tell its sink."""
+    _cancel_timers(L, c)
+    rcvbuf_release(&c.rcv, L.iface)
+    sndbuf_free(&c.snd)
+    if c.listener is not None:
+        c.listener.half_open -= 1
+        c.listener = None
+    L.connections.pop((c.local_addr, c.local_port, c.remote_addr, c.remote_port), None)
+    c.state = CLOSED
+    if error:
+        c.error = error
+    c.notify_closed(error)
+
+
+cdef void conn_reset(TcpLayerBase L, TcpConnection c, int error, uint64_t now) noexcept:
+    """ABORT (RFC 9293 §3.10.4): <SEQ=SND.NXT><CTL=RST> in a synchronized state, then gone."""
+    if c.state >= SYN_RECEIVED and c.state != TIME_WAIT:
+        send_segment(L, c, c.snd_nxt, 0, TCP_RST | TCP_ACK, now)
+        L.stats[TCP_RST_OUT] += 1
+    conn_remove(L, c, error)
+
+
+cdef void conn_time_wait(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
+    """TIME-WAIT (RFC 9293 §3.6): only the table entry stays, for 2*MSL, to answer a
+    retransmitted FIN; the application sees the connection closed now."""
+    _cancel_timers(L, c)
+    rcvbuf_release(&c.rcv, L.iface)
+    sndbuf_free(&c.snd)
+    c.state = TIME_WAIT
+    L.wheel.arm(&c.t_lifetime, now + L.time_wait_ns)
+    c.notify_closed(0)
