@@ -34,6 +34,7 @@ cdef enum:  # Drop reasons
     DROP_TX_BACKLOG_FULL      # the PMD stopped taking frames and our backlog is full
     DROP_NO_MBUF              # mempool empty when building a frame
     DROP_MULTISEG             # a chained mbuf where a flat one is needed
+    DROP_IP_TOO_BIG           # a packet over the MTU reached ip_output (a stack bug)
     DROP_COUNT
 
 

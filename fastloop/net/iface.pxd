@@ -24,6 +24,7 @@ cdef class Interface(Link):
     cdef readonly uint16_t mtu
     cdef bint loopback                   # 127.0.0.0/8 is ours too
     cdef bint tx_ip_cksum                # the PMD fills the IPv4 header checksum
+    cdef readonly bint tx_l4_cksum       # and the TCP/UDP checksums (from the pseudo-header sum)
     cdef uint16_t ip_ident
     cdef fl_mbuf **loopq                 # IPv4 packets to ourselves, delivered next step
     cdef uint32_t loopq_head

@@ -62,6 +62,8 @@ cdef class Interface(Link):
         self.mtu = min(mtu or device.mtu, device.mtu)
         self.loopback = loopback
         self.tx_ip_cksum = checksum_offload and device.offloads["tx_ipv4_cksum"]
+        self.tx_l4_cksum = (checksum_offload and device.offloads["tx_tcp_cksum"]
+                            and device.offloads["tx_udp_cksum"])
         self.arp_ttl_ns = <uint64_t>(arp_timeout * 1e9)
         self.arp_retry_ns = 1000 * 1000 * 1000
         if not 1 <= arp_queue <= 64:
@@ -208,6 +210,9 @@ cdef class Interface(Link):
             else:
                 self.drop(m, DROP_NO_ROUTE)
                 return
+        if fl_mbuf_pkt_len(m) + IPV4_HDR_LEN > self.mtu and not local:
+            self.drop(m, DROP_IP_TOO_BIG)        # the PMD would refuse it, and block the queue
+            return
         ip.tos = 0
         ip.total_len = <uint16_t>(fl_mbuf_pkt_len(m) + IPV4_HDR_LEN)
         self.ip_ident += 1
@@ -373,8 +378,12 @@ cdef class Interface(Link):
 
     def held_mbufs(self):
         held = Link.held_mbufs(self)
-        held["arp_queues"] -= self.loopq_len
+        tcp = self.tcp.held() if self.tcp is not None else 0
+        udp = self.udp.held() if self.udp is not None else 0
+        held["arp_queues"] -= self.loopq_len + tcp + udp
         held["loopback"] = self.loopq_len
+        held["tcp"] = tcp
+        held["udp"] = udp
         return held
 
     def close(self):

@@ -2,11 +2,10 @@
 """Birth and death of a connection: table entry, option negotiation, removal, TIME-WAIT."""
 from libc.stdint cimport uint8_t
 from fastloop.net.wire.tcp cimport TCP_RST, TCP_ACK
-from fastloop.net.tcp.siphash cimport siphash24_tuple
 from fastloop.net.tcp.sndbuf cimport sndbuf_free
 from fastloop.net.tcp.rcvbuf cimport rcvbuf_init, rcvbuf_release
 from fastloop.net.tcp.congestion cimport cc_init, CcAlgorithm
-from fastloop.net.tcp.output cimport send_segment
+from fastloop.net.tcp.output cimport send_segment, ts_offset_for
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
 
@@ -35,9 +34,7 @@ cdef TcpConnection conn_new(TcpLayerBase L, uint32_t laddr, uint16_t lport, uint
     c.rcv_mss = <uint16_t>(L.iface.mtu - 40)           # IPv4 and TCP headers, no options
     c.mss = 536 if c.rcv_mss > 536 else c.rcv_mss      # until the peer's SYN says more
     c.rcv_wscale = window_shift(L.rcvbuf_size)
-    # RFC 7323 §5.4: a per-connection random TSval offset, from the keyed hash
-    c.ts_offset = <uint32_t>siphash24_tuple(L.secrets.c1, L.secrets.k0, laddr, lport, raddr,
-                                            rport, 1, 0)
+    c.ts_offset = ts_offset_for(L, laddr, lport, raddr, rport)
     c.rto_ns = L.rto_initial_ns
     c.quickacks = 16                                   # ACK the first segments at once
     c.last_activity = now
@@ -45,7 +42,7 @@ cdef TcpConnection conn_new(TcpLayerBase L, uint32_t laddr, uint16_t lport, uint
     c.keepalive_interval_ns = 75 * 1000000000
     c.keepalive_count = 9
     cc_init(&c.cc, <CcAlgorithm>L.cc_algorithm, c.mss, now)
-    L.connections[(laddr, lport, raddr, rport)] = c
+    L.connections[conn_key(laddr, lport, raddr, rport)] = c
     return c
 
 
@@ -86,7 +83,7 @@ cdef void conn_remove(TcpLayerBase L, TcpConnection c, int error) noexcept:
     if c.listener is not None:
         c.listener.half_open -= 1
         c.listener = None
-    L.connections.pop((c.local_addr, c.local_port, c.remote_addr, c.remote_port), None)
+    L.connections.pop(conn_key(c.local_addr, c.local_port, c.remote_addr, c.remote_port), None)
     c.state = CLOSED
     if error:
         c.error = error

@@ -16,10 +16,31 @@ from fastloop.net.tcp.seq cimport seq_lt, seq_le, seq_gt, seq_ge
 from fastloop.net.tcp.sndbuf cimport sndbuf_copy
 from fastloop.net.tcp.rcvbuf cimport rcvbuf_space, ooo_sack_blocks
 from fastloop.net.tcp.congestion cimport cc_on_send
+from fastloop.net.tcp.siphash cimport siphash24_tuple
+from fastloop.net.tcp.syncookie cimport (syncookie_make, syncookie_mss_clamp, syncookie_ts_make)
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
 
 cdef uint64_t NS_PER_MS = 1000000
+
+cdef enum:
+    SACK_BLOCKS_SENT = 3           # with timestamps, 3 blocks fill the 40 option bytes
+
+
+cdef inline uint32_t segment_payload_max(TcpConnection c) noexcept:
+    """c.mss assumes timestamps only; SACK blocks take payload room (RFC 2018 §3)."""
+    cdef uint32_t blocks
+    if not c.sack_ok or c.rcv.ooo_n == 0:
+        return c.mss
+    blocks = min(c.rcv.ooo_n, <uint32_t>SACK_BLOCKS_SENT)
+    return c.mss - 4 - 8 * blocks
+
+
+cdef uint32_t ts_offset_for(TcpLayerBase L, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                            uint16_t rport) noexcept:
+    """A per-connection random TSval offset (RFC 7323 §5.4), from a keyed hash of the tuple so
+    a SYN cookie's SYN-ACK and the connection it becomes agree on it."""
+    return <uint32_t>siphash24_tuple(L.secrets.c1, L.secrets.k0, laddr, lport, raddr, rport, 1, 0)
 
 
 cdef uint32_t ts_clock(TcpConnection c, uint64_t now) noexcept:
@@ -55,8 +76,7 @@ cdef void _fill_options(TcpConnection c, TcpHeader *h, uint8_t flags, uint64_t n
     else:
         h.opt.has_timestamps = c.ts_ok
         if c.sack_ok and c.rcv.ooo_n:
-            h.opt.sack_count = <uint8_t>ooo_sack_blocks(&c.rcv, &h.opt.sack[0].left,
-                                                        &h.opt.sack[0].right, 4)
+            h.opt.sack_count = <uint8_t>ooo_sack_blocks(&c.rcv, h.opt.sack, SACK_BLOCKS_SENT)
     if h.opt.has_timestamps:
         h.opt.ts_val = ts_clock(c, now)
         h.opt.ts_ecr = c.ts_recent if (flags & TCP_ACK) else 0
@@ -164,6 +184,56 @@ cdef void send_reset_reply(TcpLayerBase L, Ipv4Header *ip, TcpHeader *h, uint32_
     L.iface.ip_output(m, ip.dst, ip.src, IPPROTO_TCP, 0, now)
 
 
+cdef void send_cookie_synack(TcpLayerBase L, Ipv4Header *ip, TcpHeader *h, uint64_t now) noexcept:
+    """A SYN-ACK whose ISN is a SYN cookie (RFC 4987 §3.6): no state kept. Window scale and
+    SACK-permitted can only be remembered in the timestamp, so without one they are not
+    offered."""
+    cdef TcpHeader r
+    cdef fl_mbuf *m = L.iface.mbuf_alloc()
+    if m == NULL:
+        return
+    cdef uint16_t mss = h.opt.mss if h.opt.mss else 536
+    tcp_options_clear(&r.opt)
+    r.opt.mss = <uint16_t>min(<uint32_t>L.iface.mtu - 40, <uint32_t>65535)
+    if h.opt.has_timestamps:
+        r.opt.has_timestamps = True
+        r.opt.ts_val = syncookie_ts_make(
+            <uint32_t>(now // NS_PER_MS) + ts_offset_for(L, ip.dst, h.dst_port, ip.src, h.src_port),
+            h.opt.wscale, h.opt.sack_permitted)
+        r.opt.ts_ecr = h.opt.ts_val
+        r.opt.sack_permitted = h.opt.sack_permitted
+        if h.opt.wscale >= 0:
+            r.opt.wscale = 0
+    r.src_port = h.dst_port
+    r.dst_port = h.src_port
+    r.seq = syncookie_make(&L.secrets, ip.dst, h.dst_port, ip.src, h.src_port, h.seq, mss, now)
+    r.ack = h.seq + 1
+    r.flags = TCP_SYN | TCP_ACK
+    r.window = <uint16_t>min(L.rcvbuf_size, 65535)
+    r.urgent = 0
+    cdef uint32_t hlen = TCP_HDR_LEN + tcp_options_len(&r.opt)
+    cdef uint8_t *p = fl_mbuf_append(m, <uint16_t>hlen)
+    tcp_emit(p, &r)
+    store_raw16(p + TCP_CHECKSUM_OFFSET, tcp_checksum(ip.dst, ip.src, p, hlen))
+    L.stats[TCP_SYNCOOKIES_SENT] += 1
+    L.stats[TCP_SEGMENTS_OUT] += 1
+    L.iface.ip_output(m, ip.dst, ip.src, IPPROTO_TCP, 0, now)
+
+
+cdef void retransmit_head(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
+    """Resend the first unacknowledged segment (fast retransmit, NewReno partial ACK)."""
+    cdef uint32_t n = min(segment_payload_max(c), c.snd.len)
+    cdef uint8_t flags = TCP_ACK
+    if n and n == c.snd.len:
+        flags |= TCP_PSH
+    if c.fin_queued and n == c.snd.len and seq_gt(c.snd_max, c.fin_seq()):
+        flags |= TCP_FIN
+    if n == 0 and not (flags & TCP_FIN):
+        return
+    c.rtt_active = False                           # Karn: never time a retransmission
+    send_segment(L, c, c.snd_una, n, flags, now)
+
+
 cdef bint _may_send_short(TcpConnection c, uint32_t n, uint32_t unsent, uint32_t in_flight,
                           bint fin) noexcept:
     """A segment shorter than the MSS: Nagle (RFC 1122 §4.2.3.4) holds it while data is
@@ -177,6 +247,7 @@ cdef bint _may_send_short(TcpConnection c, uint32_t n, uint32_t unsent, uint32_t
 cdef void tcp_output(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
     """Send what the peer's window, cwnd, Nagle and the state allow, then an owed ACK."""
     cdef uint32_t off, unsent, wnd, in_flight, usable, n
+    cdef uint32_t seg_max = segment_payload_max(c)
     cdef bint fin
     cdef uint8_t flags
     cdef int st = c.state
@@ -188,11 +259,11 @@ cdef void tcp_output(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
             in_flight = c.snd_nxt - c.snd_una
             wnd = min(c.snd_wnd, c.cc.cwnd)
             usable = wnd - in_flight if wnd > in_flight else 0
-            n = min(unsent, <uint32_t>c.mss, usable)
+            n = min(unsent, seg_max, usable)
             fin = c.fin_queued and off + n == c.snd.len and seq_le(c.snd_nxt, c.fin_seq())
             if n == 0 and not fin:
                 break
-            if n < c.mss and not _may_send_short(c, n, unsent, in_flight, fin):
+            if n < seg_max and not _may_send_short(c, n, unsent, in_flight, fin):
                 break
             flags = TCP_ACK
             if n and n == unsent:

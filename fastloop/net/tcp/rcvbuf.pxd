@@ -6,9 +6,10 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from fastloop.includes.dpdk cimport fl_mbuf
 from fastloop.net.link cimport Link
 from fastloop.net.tcp.seq cimport seq_t
+from fastloop.net.wire.tcp cimport TcpSackBlock
 
 cdef enum:
-    OOO_MAX = 64               # out-of-order segments kept; more are dropped (counted)
+    OOO_MAX = 256              # out-of-order segments kept (a 256 KiB window of 1 KiB+ segments)
     SACK_BLOCKS_MAX = 4
 
 cdef struct OooSegment:
@@ -35,7 +36,7 @@ cdef bint rcvbuf_append(RecvBuffer *b, fl_mbuf *m, uint32_t n, Link link) noexce
 cdef uint32_t rcvbuf_read(RecvBuffer *b, uint8_t *dst, uint32_t n, Link link) noexcept
 cdef bint ooo_insert(RecvBuffer *b, seq_t seq, fl_mbuf *m, uint32_t n, Link link) noexcept
 cdef seq_t ooo_pull(RecvBuffer *b, seq_t rcv_nxt, Link link) noexcept
-cdef uint32_t ooo_sack_blocks(const RecvBuffer *b, seq_t *left, seq_t *right,
+cdef uint32_t ooo_sack_blocks(const RecvBuffer *b, TcpSackBlock *blocks,
                               uint32_t max_blocks) noexcept
 
 cdef inline uint32_t rcvbuf_space(const RecvBuffer *b) noexcept nogil:

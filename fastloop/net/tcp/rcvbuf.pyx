@@ -144,7 +144,7 @@ cdef seq_t ooo_pull(RecvBuffer *b, seq_t rcv_nxt, Link link) noexcept:
     return rcv_nxt
 
 
-cdef uint32_t ooo_sack_blocks(const RecvBuffer *b, seq_t *left, seq_t *right,
+cdef uint32_t ooo_sack_blocks(const RecvBuffer *b, TcpSackBlock *blocks,
                               uint32_t max_blocks) noexcept:
     """SACK blocks for what we hold out of order (RFC 2018 §4): contiguous runs merged, the
     run holding the most recently received segment first, then the others in order."""
@@ -163,14 +163,14 @@ cdef uint32_t ooo_sack_blocks(const RecvBuffer *b, seq_t *left, seq_t *right,
         runs += 1
     if runs == 0 or max_blocks == 0:
         return 0
-    left[0] = run_l[recent]
-    right[0] = run_r[recent]
+    blocks[0].left = run_l[recent]
+    blocks[0].right = run_r[recent]
     out = 1
     i = 0
     while i < runs and out < max_blocks:
         if i != recent:
-            left[out] = run_l[i]
-            right[out] = run_r[i]
+            blocks[out].left = run_l[i]
+            blocks[out].right = run_r[i]
             out += 1
         i += 1
     return out

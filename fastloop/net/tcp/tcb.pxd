@@ -33,6 +33,10 @@ cdef enum TimerKind:               # TimerNode.kind: which timer of a connection
     T_KEEPALIVE
     T_TIME_WAIT                    # also the connect / SYN-RECEIVED lifetime bound
 
+cdef inline object conn_key(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport):
+    """The connection table's key: one int for the 4-tuple."""
+    return (<object>laddr << 64) | ((<uint64_t>raddr << 32) | (<uint64_t>lport << 16) | rport)
+
 cdef class TcpSink:
     """What a connection reports upward (ARCHITECTURE: the narrow sink). Transports and
     tests subclass it; every method is called after the connection's state is updated."""
@@ -116,6 +120,7 @@ cdef class TcpConnection:
     # flags
     cdef bint fin_queued           # the application shut down its side: FIN after the data
     cdef bint fin_received
+    cdef bint app_closed           # close() was called: nobody reads any more
     cdef bint ooo_fin              # a FIN arrived ahead of a hole; ooo_fin_seq is its place
     cdef seq_t ooo_fin_seq
     cdef bint ack_pending          # an ACK must go out this step
