@@ -12,8 +12,12 @@ cdef inline bint inet_checksum_ok(const void *buf, size_t n) noexcept nogil:
     return fl_cksum_fold(fl_cksum_add(0, buf, n)) == 0xffff
 
 cdef inline uint16_t checksum_adjust16(uint16_t cksum, uint16_t old, uint16_t new) noexcept nogil:
-    """Incremental update after one 16-bit word changed, HC' = ~(~HC + ~m + m') (RFC 1624 §3)."""
+    """Incremental update after one 16-bit word changed, HC' = ~(~HC + ~m + m') (RFC 1624 §3).
+    All three in the same byte order: machine order as load_raw16 reads them."""
     cdef uint32_t s = (~cksum & 0xffff) + (~old & 0xffff) + new
     s = (s & 0xffff) + (s >> 16)
     s = (s & 0xffff) + (s >> 16)
-    return <uint16_t>(~s & 0xffff)
+    # Eqn 3 gives +0 (0x0000) when every covered word became zero, where the right checksum
+    # is 0xffff (RFC 1624 §3). 0xffff also verifies whenever 0x0000 was right, so use it.
+    s = ~s & 0xffff
+    return <uint16_t>(s if s != 0 else 0xffff)

@@ -3,6 +3,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from fastloop.net.wire.bytes cimport load16, load32, store16, store32, store_raw16
 from fastloop.net.wire.checksum cimport inet_checksum, inet_checksum_ok
+from fastloop.includes.dpdk cimport fl_cksum_add
 
 cdef enum:
     IPV4_HDR_LEN = 20
@@ -93,3 +94,14 @@ cdef inline void ipv4_emit(uint8_t *buf, const Ipv4Header *h, bint fill_checksum
     store32(buf + 16, h.dst)
     if fill_checksum:
         store_raw16(buf + 10, inet_checksum(buf, IPV4_HDR_LEN))
+
+cdef inline uint32_t ipv4_pseudo_sum(uint32_t src, uint32_t dst, uint8_t protocol,
+                                     uint16_t l4_len) noexcept nogil:
+    """Unfolded sum of the pseudo-header src, dst, 0, protocol, L4 length (RFC 9293 §3.1)."""
+    cdef uint8_t ph[12]
+    store32(ph, src)
+    store32(ph + 4, dst)
+    ph[8] = 0
+    ph[9] = protocol
+    store16(ph + 10, l4_len)
+    return fl_cksum_add(0, ph, 12)
