@@ -133,6 +133,13 @@ class StackConfig:
     loopback: bool = False                    # 127.0.0.0/8 served by the userspace stack
     arp_timeout: float = 60.0                 # seconds an ARP entry stays valid
     arp_queue: int = 16                       # frames held per unresolved neighbour
+    tcp: bool = True                          # attach the TCP layer (segments to closed ports: RST)
+    tcp_congestion: str = "cubic"             # or "newreno"
+    tcp_sndbuf: int = 262144                  # bytes per connection (SO_SNDBUF)
+    tcp_rcvbuf: int = 262144                  # bytes per connection (SO_RCVBUF): the window
+    tcp_delayed_ack: float = 0.04             # seconds (RFC 1122 §4.2.3.2: at most 0.5)
+    tcp_time_wait: float = 60.0               # seconds, 2*MSL
+    tcp_syncookies: bool = True               # when a listener's SYN backlog is full
 
     ENV = {"iface": "FASTLOOP_IFACE", "address": "FASTLOOP_ADDRESS",
            "gateway": "FASTLOOP_GATEWAY", "mtu": "FASTLOOP_MTU",
@@ -166,6 +173,12 @@ class StackConfig:
             if int(self.mac[:2], 16) & 1 or self.mac == "00:00:00:00:00:00":
                 raise ConfigError(f"FASTLOOP_MAC={self.mac!r}: our own address must be a non-zero "
                                   "unicast MAC (even first byte), e.g. 02:00:00:00:00:01")
+        if self.tcp_congestion not in ("cubic", "newreno"):
+            raise ConfigError(f"tcp_congestion={self.tcp_congestion!r}: 'cubic' or 'newreno'")
+        if not 0 < float(self.tcp_delayed_ack) <= 0.5:
+            raise ConfigError("tcp_delayed_ack: seconds, above 0 and at most 0.5 (RFC 1122)")
+        if not 4096 <= int(self.tcp_sndbuf) <= (1 << 30) or not 4096 <= int(self.tcp_rcvbuf) <= (1 << 30):
+            raise ConfigError("tcp_sndbuf/tcp_rcvbuf: bytes, from 4096 to 2**30")
         if not 1023 <= int(self.mempool_size) <= (1 << 24):
             raise ConfigError(f"FASTLOOP_MEMPOOL_SIZE={self.mempool_size}: a number of mbufs "
                               "from 1023 to 16777216")

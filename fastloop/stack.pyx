@@ -54,6 +54,7 @@ cdef class Stack:
     cdef readonly object config
     cdef readonly Device device
     cdef readonly Interface iface
+    cdef readonly object tcp
     cdef readonly object eal
     cdef readonly bint closed
 
@@ -80,6 +81,13 @@ cdef class Stack:
                                    mtu=config.mtu, loopback=config.loopback,
                                    checksum_offload=config.checksum_offload,
                                    arp_timeout=config.arp_timeout, arp_queue=config.arp_queue)
+            if config.tcp:
+                from fastloop.net.tcp.layer import TcpLayer
+                self.tcp = TcpLayer(self.iface, sndbuf=config.tcp_sndbuf,
+                                    rcvbuf=config.tcp_rcvbuf, delayed_ack=config.tcp_delayed_ack,
+                                    time_wait=config.tcp_time_wait,
+                                    congestion=config.tcp_congestion,
+                                    syncookies=config.tcp_syncookies)
             if spec.kind == "tap" and config.tap_peer and device.kernel_ifname:
                 configure_tap_peer(device.kernel_ifname, config.tap_peer,
                                    config.interface().network)
@@ -139,6 +147,8 @@ cdef class Stack:
     def counters(self):
         out = self.iface.counters()
         out["mempool_in_use"] = self.eal.mempool.in_use
+        if self.tcp is not None:
+            out["tcp"] = self.tcp.counters()
         out["held_mbufs"] = self.iface.held_mbufs()
         return out
 

@@ -25,7 +25,7 @@ SUBNET_BCAST = "10.9.5.255"
 
 # drops that belong to sending (a reply waiting for ARP, ...), not to judging a received frame
 TX_DROPS = {"no_route", "arp_queue_full", "arp_unresolved", "arp_table_full",
-            "tx_backlog_full", "no_mbuf"}
+            "tx_backlog_full", "no_mbuf", "ip_too_big"}
 
 
 # ---- hand-built wire formats ----------------------------------------------------------------
@@ -68,8 +68,11 @@ def udp(sport=40000, dport=9, data=b"x" * 32) -> bytes:
     return struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data   # checksum 0: none
 
 
-def tcp_syn(sport=40000, dport=80) -> bytes:
-    return struct.pack("!HHIIBBHHH", sport, dport, 1000, 0, 5 << 4, 0x02, 65535, 0, 0)
+def tcp_syn(sport=40000, dport=80, src=None, dst=None) -> bytes:
+    """A SYN with a valid checksum over the pseudo-header (PEER -> US by default)."""
+    seg = struct.pack("!HHIIBBHHH", sport, dport, 1000, 0, 5 << 4, 0x02, 65535, 0, 0)
+    pseudo = ip4(src or PEER) + ip4(dst or US) + struct.pack("!BBH", 0, 6, len(seg))
+    return seg[:16] + struct.pack("!H", csum(pseudo + seg)) + seg[18:]
 
 
 def arp(op=1, sha=PEER_MAC, spa=PEER, tha=b"\0" * 6, tpa=US, htype=1, ptype=0x0800,
@@ -304,7 +307,20 @@ case("ip-protocol-short-payload", frame, "ip_protocol", unreachable_of(frame, 2)
      {"icmp_unreach_out": 1})
 case("ip-protocol-broadcast", eth(ipv4(b"\x11" * 24, proto=253, dst="255.255.255.255"),
                                   dst=BCAST_MAC), "ip_protocol", stats={"icmp_unreach_out": 0})
-case("tcp-syn", eth(ipv4(tcp_syn(), proto=6)), "l4_unhandled", stats={"icmp_unreach_out": 0})
+def rst_reply_to(sport=40000, dport=80, seq=1000):
+    """RFC 9293 §3.10.7.1: a SYN to a closed port gets <SEQ=0><ACK=SEG.SEQ+1><CTL=RST,ACK>."""
+    def check(replies):
+        assert len(replies) == 1
+        seg = check_ip(replies[0], 6)
+        assert struct.unpack("!HHIIBBHHH", seg[:20]) == (dport, sport, 0, seq + 1, 5 << 4,
+                                                           0x14, 0, struct.unpack("!H", seg[16:18])[0], 0)
+        pseudo = ip4(US) + ip4(PEER) + struct.pack("!BBH", 0, 6, len(seg))
+        assert csum(pseudo + seg) == 0
+    return check
+
+
+case("tcp-syn-closed-port", eth(ipv4(tcp_syn(), proto=6)), None, rst_reply_to(),
+     {"icmp_unreach_out": 0})
 
 
 # ---- the rig --------------------------------------------------------------------------------
@@ -330,6 +346,8 @@ class Rig:
         after = self.stack.counters()
         stats = {k: after[k] - before[k] for k in after
                  if isinstance(after[k], int) and k not in ("dropped", "mempool_in_use")}
+        # TCP takes every well-formed segment, answering or not: it absorbs the frame
+        stats["tcp_segments_in"] = after["tcp"]["segments_in"] - before["tcp"]["segments_in"]
         drops = {k: v - before["drops"][k] for k, v in after["drops"].items()
                  if v != before["drops"][k]}
         return stats, drops, sent
@@ -388,7 +406,8 @@ PRE_DELIVERY = {"eth_truncated", "eth_not_our_mac", "eth_multicast", "eth_type",
 ARP_DROPS = {"arp_src_invalid", "arp_not_for_us"}
 POST_DELIVERY = {"ip_broadcast", "ip_protocol", "l4_unhandled", "icmp_truncated",
                  "icmp_checksum", "icmp_type", "icmp_unmatched_reply"}
-ABSORBED = ("icmp_echo_replies_out", "icmp_errors_in", "icmp_echo_replies_in")
+ABSORBED = ("icmp_echo_replies_out", "icmp_errors_in", "icmp_echo_replies_in",
+            "tcp_segments_in")
 
 
 def refix_checksums(f: bytearray) -> None:

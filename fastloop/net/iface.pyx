@@ -21,7 +21,7 @@ from fastloop.dev.device cimport Device
 from fastloop.net.counters cimport *
 from fastloop.net.link cimport Link, RX_BURST
 from fastloop.net.wire.bytes cimport load16, load_raw16, store_raw16
-from fastloop.net.wire.checksum cimport checksum_adjust16
+from fastloop.net.wire.checksum cimport checksum_adjust16, inet_checksum
 from fastloop.net.wire.ethernet cimport ETH_HDR_LEN
 from fastloop.net.wire.ipv4 cimport (
     Ipv4Header, ipv4_parse, ipv4_emit, ipv4_is_fragment, IPV4_OK, IPV4_TRUNCATED,
@@ -246,6 +246,7 @@ cdef class Interface(Link):
     # ---- ICMP (RFC 792) ----------------------------------------------------------------
     cdef void icmp_input(self, fl_mbuf *m, Ipv4Header *ip, uint64_t now) noexcept:
         cdef IcmpHeader h
+        cdef uint16_t word, cksum
         fl_mbuf_adj(m, ip.header_len)
         cdef uint8_t *msg = fl_mbuf_data(m)
         cdef int err = icmp_parse(msg, fl_mbuf_data_len(m), &h)
@@ -259,7 +260,11 @@ cdef class Interface(Link):
             # right on either byte order, where constant 8 and 0 were right on little-endian only
             word = load_raw16(msg)
             msg[0] = ICMP_ECHO_REPLY
-            store_raw16(msg + 2, checksum_adjust16(load_raw16(msg + 2), word, load_raw16(msg)))
+            cksum = checksum_adjust16(load_raw16(msg + 2), word, load_raw16(msg))
+            if cksum == 0xffff:            # a zero sum: +0 or -0 only a full sum can tell apart
+                store_raw16(msg + 2, 0)
+                cksum = inet_checksum(msg, fl_mbuf_data_len(m))
+            store_raw16(msg + 2, cksum)
             fl_mbuf_clear_offload(m)
             self.stats[STAT_ICMP_ECHO_REPLIES_OUT] += 1
             self.ip_output(m, ip.dst, ip.src, IPPROTO_ICMP, 0, now)
