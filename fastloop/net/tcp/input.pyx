@@ -414,9 +414,10 @@ cdef void ack_input(TcpLayerBase L, TcpConnection c, TcpHeader *h, seq_t seq, ui
         _duplicate_ack(L, c, now)
     # the window, from a segment not older than the last that set it
     if seq_lt(c.snd_wl1, seq) or (c.snd_wl1 == seq and seq_le(c.snd_wl2, h.ack)):
-        if c.snd_wnd == 0 and wnd:
-            L.wheel.cancel(&c.t_persist)
-            c.persist_backoff = 0
+        if wnd > c.snd_wnd:                        # more may go out now
+            if c.snd_wnd == 0:
+                L.wheel.cancel(&c.t_persist)
+                c.persist_backoff = 0
             c.schedule_output()
         c.snd_wnd = wnd
         c.snd_wl1 = seq

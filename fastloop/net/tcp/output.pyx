@@ -240,7 +240,7 @@ cdef bint _may_send_short(TcpConnection c, uint32_t n, uint32_t unsent, uint32_t
     unacknowledged; sender SWS avoidance (RFC 9293 §3.8.6.2.1) holds it while it is short
     because of the window rather than the data, unless it is half the largest window seen."""
     if n < unsent:
-        return n >= c.max_snd_wnd // 2 and n > 0
+        return n > 0 and (n >= c.max_snd_wnd // 2 or c.sws_override)
     return fin or c.nodelay or in_flight == 0
 
 
@@ -284,8 +284,9 @@ cdef void tcp_output(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
             cc_on_send(&c.cc, now)
             if fin:
                 break
-        # zero window with data waiting: probe it (RFC 9293 §3.8.6.1)
-        if c.snd_wnd == 0 and c.snd.len > c.snd_nxt - c.snd_una and c.snd_nxt == c.snd_una \
+        # data waiting, nothing in flight to bring an ACK: a zero window is probed (RFC 9293
+        # §3.8.6.1), a window held back by SWS avoidance is overridden (RFC 1122 §4.2.3.4)
+        if c.snd.len > c.snd_nxt - c.snd_una and c.snd_nxt == c.snd_una \
                 and not timer_armed(&c.t_retransmit) and not timer_armed(&c.t_persist):
             L.wheel.arm(&c.t_persist, now + c.rto_ns)
     if c.ack_pending:

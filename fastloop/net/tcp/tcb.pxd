@@ -130,6 +130,7 @@ cdef class TcpConnection:
     cdef public bint reading_paused
     cdef bint in_output_list
     cdef bint send_space_wanted
+    cdef bint sws_override         # the persist timer lets a short, window-limited segment go
     cdef uint64_t last_activity    # for keepalive
     cdef public uint64_t keepalive_idle_ns   # 0: keepalive off
     cdef public uint64_t keepalive_interval_ns

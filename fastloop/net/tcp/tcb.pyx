@@ -9,7 +9,7 @@ import ipaddress
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
-from fastloop.net.timer_wheel cimport timer_init
+from fastloop.net.timer_wheel cimport timer_init, timer_armed
 from fastloop.net.tcp.sndbuf cimport sndbuf_init, sndbuf_write, sndbuf_space
 from fastloop.net.tcp.rcvbuf cimport rcvbuf_read
 
@@ -168,7 +168,16 @@ cdef class TcpConnection:
                 "ssthresh": self.cc.ssthresh, "snd_wnd": self.snd_wnd,
                 "unacked": self.snd_max - self.snd_una, "unsent": self.snd.len,
                 "readable": self.rcv.bytes, "out_of_order": self.rcv.ooo_bytes,
-                "snd_una": self.snd_una, "snd_nxt": self.snd_nxt, "rcv_nxt": self.rcv_nxt}
+                "snd_una": self.snd_una, "snd_nxt": self.snd_nxt, "rcv_nxt": self.rcv_nxt,
+                "in_output_list": self.in_output_list, "send_space_wanted": self.send_space_wanted,
+                "fin_queued": self.fin_queued, "app_closed": self.app_closed,
+                "dupacks": self.dupacks, "in_recovery": self.in_recovery,
+                "timers": [name for name, armed in (
+                    ("retransmit", timer_armed(&self.t_retransmit)),
+                    ("delayed_ack", timer_armed(&self.t_delayed_ack)),
+                    ("persist", timer_armed(&self.t_persist)),
+                    ("keepalive", timer_armed(&self.t_keepalive)),
+                    ("lifetime", timer_armed(&self.t_lifetime))) if armed]}
 
     def __repr__(self):
         l, r = self.local, self.remote

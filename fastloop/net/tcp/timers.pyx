@@ -76,8 +76,13 @@ cdef void persist_timer(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
     """Zero-window probe: a segment below the window (SEG.SEQ = SND.UNA - 1) makes the peer
     answer with its current window; probing goes on as long as it answers (RFC 1122
     §4.2.2.17)."""
-    if c.snd_wnd != 0 or c.snd.len <= c.snd_nxt - c.snd_una or c.state == CLOSED:
+    if c.snd.len <= c.snd_nxt - c.snd_una or c.state == CLOSED:
         c.persist_backoff = 0
+        return
+    if c.snd_wnd != 0:                             # the SWS override timeout: send what fits
+        c.sws_override = True
+        tcp_output(L, c, now)
+        c.sws_override = False
         return
     L.stats[TCP_WINDOW_PROBES] += 1
     send_segment(L, c, c.snd_una - 1, 0, TCP_ACK, now)
