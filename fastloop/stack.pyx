@@ -58,11 +58,11 @@ cdef class Stack:
     cdef readonly object eal
     cdef readonly bint closed
 
-    def __init__(self, config=None, *, Device device=None):
+    def __init__(self, config=None, *, Device device=None, start_ns=None):
         """Bring a stack up from `config` (default: StackConfig.from_env()).
 
         `device` attaches to an already opened device (a ring pair in tests) instead of
-        the one config.iface names.
+        the one config.iface names; `start_ns` starts TCP's timer wheel on a virtual clock.
         """
         if config is None:
             config = StackConfig.from_env()
@@ -87,7 +87,7 @@ cdef class Stack:
                                     rcvbuf=config.tcp_rcvbuf, delayed_ack=config.tcp_delayed_ack,
                                     time_wait=config.tcp_time_wait,
                                     congestion=config.tcp_congestion,
-                                    syncookies=config.tcp_syncookies)
+                                    syncookies=config.tcp_syncookies, now_ns=start_ns)
             if spec.kind == "tap" and config.tap_peer and device.kernel_ifname:
                 configure_tap_peer(device.kernel_ifname, config.tap_peer,
                                    config.interface().network)
@@ -108,9 +108,10 @@ cdef class Stack:
             device = PcapTracer(device, config.pcap)
         return device
 
-    cpdef uint32_t poll(self):
-        """One run-to-completion step: device → rx → timers → tx. Returns frames received."""
-        return self.iface.step(fl_now_ns())
+    cpdef uint32_t poll(self, now_ns=None):
+        """One run-to-completion step: device → rx → timers → tx. Returns frames received.
+        now_ns (monotonic ns) drives a virtual clock in tests; None reads the clock."""
+        return self.iface.step(fl_now_ns() if now_ns is None else now_ns)
 
     def run(self, duration=None, until=None):
         """Busy-poll until `duration` seconds pass, `until()` is true, or Ctrl-C."""

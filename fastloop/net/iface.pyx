@@ -126,9 +126,9 @@ cdef class Interface(Link):
         self.flush()
         return n
 
-    def poll(self):
-        """One step from Python. Returns frames received."""
-        return self.step(fl_now_ns())
+    def poll(self, now_ns=None):
+        """One step from Python (at now_ns, for tests on a virtual clock). Returns frames received."""
+        return self.step(fl_now_ns() if now_ns is None else now_ns)
 
     # ---- input (RFC 1122 §3.2.1) -------------------------------------------------------
     cdef bint is_local(self, uint32_t dst) noexcept:
@@ -360,8 +360,9 @@ cdef class Interface(Link):
         return out, self.echo_count
 
     # ---- for Python and tests ----------------------------------------------------------
-    def inject(self, bytes frame):
-        """Run the receive path on one raw Ethernet frame, as if the device had delivered it."""
+    def inject(self, bytes frame, now_ns=None):
+        """Run the receive path on one raw Ethernet frame, as if the device had delivered it
+        (at now_ns, for tests on a virtual clock)."""
         cdef fl_mbuf *m = self.mbuf_alloc()
         if m == NULL:
             raise MemoryError("mempool exhausted")
@@ -372,7 +373,7 @@ cdef class Interface(Link):
         memcpy(p, <const char *>frame, len(frame))
         if FL_DEBUG:          # it enters as a received frame, not as one we allocated
             self.books.allocated -= 1
-        self.link_input(m, fl_now_ns())
+        self.link_input(m, fl_now_ns() if now_ns is None else now_ns)
 
     def counters(self):
         drops = {drop_name(i).decode(): self.drops[i] for i in range(DROP_COUNT)}

@@ -36,14 +36,14 @@ cdef class TcpLayer(TcpLayerBase):
                  double rto_min=0.2, double rto_max=60.0, double rto_initial=1.0,
                  double delayed_ack=0.04, double time_wait=60.0, double connect_timeout=75.0,
                  int syn_retries=6, int retries=15, str congestion="cubic",
-                 int challenge_ack_limit=1000, bint syncookies=True):
+                 int challenge_ack_limit=1000, bint syncookies=True, now_ns=None):
         """Attach TCP to an interface. Times in seconds; RTO bounds per RFC 6298 §2 (a 200 ms
         minimum, as Linux, instead of the RFC's conservative 1 s)."""
         cdef bytes secret = os.urandom(32)
         if congestion not in ("cubic", "newreno"):
             raise ValueError("congestion is 'cubic' or 'newreno'")
         self.iface = iface
-        self.wheel = TimerWheel(MS, fl_now_ns())
+        self.wheel = TimerWheel(MS, fl_now_ns() if now_ns is None else now_ns)
         tcp_secrets_from_bytes(&self.secrets, <const uint8_t *>secret)
         self.connections = {}
         self.listeners = {}
@@ -158,11 +158,13 @@ cdef class TcpLayer(TcpLayerBase):
         self.listeners[(addr, port)] = l
         return l
 
-    def connect(self, str host, int port, TcpSink sink, str local_host=None, int local_port=0):
-        """Open a connection (SYN now, on the next flush); the sink hears how it goes."""
+    def connect(self, str host, int port, TcpSink sink, str local_host=None, int local_port=0,
+                now_ns=None, iss=None):
+        """Open a connection (SYN now, on the next flush); the sink hears how it goes.
+        now_ns (virtual clock) and iss (our initial sequence number) are for tests."""
         cdef uint32_t raddr = int(ipaddress.IPv4Address(host))
         cdef uint32_t laddr
-        cdef uint64_t now = fl_now_ns()
+        cdef uint64_t now = fl_now_ns() if now_ns is None else now_ns
         if not 0 < port < 65536:
             raise OSError(errno.EINVAL, f"port {port} out of range")
         if local_host:
@@ -176,7 +178,7 @@ cdef class TcpLayer(TcpLayerBase):
             raise OSError(errno.EADDRINUSE, f"{host}:{port} from port {lport} is in use")
         cdef TcpConnection c = conn_new(self, laddr, lport, raddr, port, SYN_SENT, now)
         c.sink = sink
-        c.iss = tcp_isn(&self.secrets, laddr, lport, raddr, port, now)
+        c.iss = tcp_isn(&self.secrets, laddr, lport, raddr, port, now) if iss is None else iss
         c.snd_una = c.iss
         c.snd_nxt = c.iss + 1
         c.snd_max = c.snd_nxt
