@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ./run.sh main   set up, then run the main job (the stack on the default tap: ping 10.77.0.2)
+# ./run.sh main   set up, then run the main job (aiohttp on the userspace stack, default tap)
 # ./run.sh test   set up, then run the test suite
 # ./run.sh bench  set up, then run the benchmarks
 set -euo pipefail
@@ -12,7 +12,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 ./scripts/setup.sh
 case "$what" in
-    main)  exec .venv/bin/python -m fastloop up "$@" ;;
+    main)  exec .venv/bin/python -m fastloop demo "$@" ;;
     test)  # the debug build (mbuf books checked every step) first, then the release build
            FASTLOOP_DEBUG=1 .venv/bin/python setup.py -q build_ext --inplace --force -j 2 >/dev/null 2>&1
            .venv/bin/python -c "from fastloop.dev.eal import debug_build; assert debug_build()"

@@ -1,4 +1,4 @@
-"""`python -m fastloop {doctor,up}`."""
+"""`python -m fastloop {doctor,up,demo}`."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +24,18 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--duration", type=float, default=None,
                     help="stop after this many seconds (default: run until Ctrl-C)")
     up.set_defaults(run=_run_up)
+
+    demo = sub.add_parser("demo", help="serve an aiohttp app on the userspace stack",
+                          description="Bring the stack up (default: net_tap fl0, 10.77.0.2/24) "
+                                      "and serve an aiohttp app on it: /, /json, "
+                                      "/stream?size=N, POST /upload.")
+    demo.add_argument("--port", type=int, default=8080, help="TCP port (default 8080)")
+    demo.add_argument("--check", action="store_true",
+                      help="fetch every route from the kernel side with curl, verify the "
+                           "bodies, and exit 0 (or 1 naming what failed)")
+    demo.add_argument("--duration", type=float, default=None,
+                      help="stop after this many seconds (default: until Ctrl-C)")
+    demo.set_defaults(run=_run_demo)
     return parser
 
 
@@ -35,6 +47,11 @@ def _run_doctor(args) -> int:
 def _run_up(args) -> int:
     from fastloop import cli_up
     return cli_up.main(args)
+
+
+def _run_demo(args) -> int:
+    from fastloop import demo
+    return demo.main(args)
 
 
 def main(argv=None) -> int:

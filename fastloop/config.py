@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 DEFAULT_ADDRESS = "10.77.0.2/24"
 DEFAULT_TAP_PEER = "10.77.0.1"
 DEFAULT_TAP_NAME = "fl0"
+IDLE_POLICIES = ("adaptive", "busy-poll")
 
 IFACE_FORMS = ("tap", "tap:NAME", "memif:/path/to.sock[,role=server|client][,id=N]",
                "af_packet:IFNAME", "pci:0000:01:00.0", "vdev:<DPDK devargs>")
@@ -140,13 +141,14 @@ class StackConfig:
     tcp_delayed_ack: float = 0.04             # seconds (RFC 1122 §4.2.3.2: at most 0.5)
     tcp_time_wait: float = 60.0               # seconds, 2*MSL
     tcp_syncookies: bool = True               # when a listener's SYN backlog is full
+    idle: str = "adaptive"                    # the event loop when idle: adaptive | busy-poll
 
     ENV = {"iface": "FASTLOOP_IFACE", "address": "FASTLOOP_ADDRESS",
            "gateway": "FASTLOOP_GATEWAY", "mtu": "FASTLOOP_MTU",
            "eal_args": "FASTLOOP_EAL_ARGS", "pcap": "FASTLOOP_PCAP",
            "faults": "FASTLOOP_FAULTS", "tap_peer": "FASTLOOP_TAP_PEER",
            "mac": "FASTLOOP_MAC", "loopback": "FASTLOOP_LOOPBACK",
-           "mempool_size": "FASTLOOP_MEMPOOL_SIZE"}
+           "mempool_size": "FASTLOOP_MEMPOOL_SIZE", "idle": "FASTLOOP_IDLE"}
 
     @classmethod
     def from_env(cls, env=None, **overrides) -> "StackConfig":
@@ -179,6 +181,10 @@ class StackConfig:
             raise ConfigError("tcp_delayed_ack: seconds, above 0 and at most 0.5 (RFC 1122)")
         if not 4096 <= int(self.tcp_sndbuf) <= (1 << 30) or not 4096 <= int(self.tcp_rcvbuf) <= (1 << 30):
             raise ConfigError("tcp_sndbuf/tcp_rcvbuf: bytes, from 4096 to 2**30")
+        if self.idle not in IDLE_POLICIES:
+            raise ConfigError(f"FASTLOOP_IDLE={self.idle!r}: one of {', '.join(IDLE_POLICIES)} "
+                              "(busy-poll spins one core for the lowest latency; adaptive spins "
+                              "briefly, then sleeps)")
         if not 1023 <= int(self.mempool_size) <= (1 << 24):
             raise ConfigError(f"FASTLOOP_MEMPOOL_SIZE={self.mempool_size}: a number of mbufs "
                               "from 1023 to 16777216")

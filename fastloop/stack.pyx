@@ -13,7 +13,8 @@ import random
 import subprocess
 
 from cpython.exc cimport PyErr_CheckSignals
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport uint32_t, uint64_t, UINT64_MAX
+from fastloop.net.tcp.tcb cimport TcpLayerBase
 from fastloop.includes.dpdk cimport fl_now_ns
 from fastloop.dev.device cimport Device
 from fastloop.net.iface cimport Interface
@@ -51,13 +52,6 @@ def configure_tap_peer(str ifname, str peer, network):
 
 
 cdef class Stack:
-    cdef readonly object config
-    cdef readonly Device device
-    cdef readonly Interface iface
-    cdef readonly object tcp
-    cdef readonly object eal
-    cdef readonly bint closed
-
     def __init__(self, config=None, *, Device device=None, start_ns=None):
         """Bring a stack up from `config` (default: StackConfig.from_env()).
 
@@ -112,6 +106,28 @@ cdef class Stack:
         """One run-to-completion step: device → rx → timers → tx. Returns frames received.
         now_ns (monotonic ns) drives a virtual clock in tests; None reads the clock."""
         return self.iface.step(fl_now_ns() if now_ns is None else now_ns)
+
+    cdef uint32_t rx_phase(self, uint64_t now) noexcept:
+        self.iface.device.poll(now)
+        cdef uint32_t n = self.iface.rx_step(now)
+        self.iface.timers(now)
+        return n
+
+    cdef void tx_phase(self, uint64_t now) noexcept:
+        if self.iface.tcp is not None:
+            self.iface.tcp.output(now)
+        if self.iface.udp is not None:
+            self.iface.udp.output(now)
+        self.iface.flush()
+
+    cdef uint64_t next_timer(self) noexcept:
+        """When the stack's earliest timer (TCP's wheel) is due, monotonic ns; UINT64_MAX:
+        none armed. The loop's adaptive idle mode never sleeps past it."""
+        cdef TcpLayerBase tcp
+        if self.tcp is None:
+            return UINT64_MAX
+        tcp = <TcpLayerBase>self.tcp
+        return tcp.wheel.next_expiry_ns()
 
     def run(self, duration=None, until=None):
         """Busy-poll until `duration` seconds pass, `until()` is true, or Ctrl-C."""

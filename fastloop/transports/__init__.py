@@ -1,0 +1,1 @@
+"""asyncio transports on the userspace stack (ARCHITECTURE: between net/ and the loop)."""

@@ -1,0 +1,440 @@
+"""TCP transports and servers: the same tests on asyncio, uvloop and fastloop (stack loopback).
+
+Each test asserts what asyncio's documented contract says, so a difference between the loops
+is a failure of the odd one out. On fastloop the counters prove the bytes crossed our stack.
+"""
+import asyncio
+import hashlib
+import socket
+
+import pytest
+
+from loop_testbase import (LOCAL, any_loop, strict_loop, client_context,  # noqa: F401
+                           server_context)
+
+MIB = 1 << 20
+
+
+class Recorder(asyncio.Protocol):
+    """Keeps every event in order, with the data joined."""
+
+    def __init__(self, keep_open_on_eof=False):
+        self.events = []
+        self.data = bytearray()
+        self.transport = None
+        self.keep_open = keep_open_on_eof
+        self.lost = asyncio.get_event_loop().create_future()
+        self.eof = asyncio.get_event_loop().create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.events.append("made")
+
+    def data_received(self, data):
+        if not self.events or self.events[-1] != "data":
+            self.events.append("data")
+        self.data += data
+
+    def eof_received(self):
+        self.events.append("eof")
+        self.eof.set_result(None)
+        return self.keep_open
+
+    def connection_lost(self, exc):
+        self.events.append(("lost", type(exc).__name__ if exc else None))
+        self.lost.set_result(exc)
+
+    def pause_writing(self):
+        self.events.append("pause_writing")
+
+    def resume_writing(self):
+        self.events.append("resume_writing")
+
+
+class EchoServer(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+    def eof_received(self):
+        return False          # close after the peer's FIN: our FIN follows the echoed data
+
+
+async def _until(pred, loop_timeout=10):
+    for _ in range(int(loop_timeout * 1000)):
+        if pred():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("condition not reached")
+
+
+def test_echo_protocol_extra_info_and_orderly_close(any_loop):
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(EchoServer, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, pr = await loop.create_connection(Recorder, LOCAL, port)
+        if any_loop.kind != "uvloop":        # uvloop's transports only quack like one
+            assert isinstance(tr, asyncio.Transport)
+        assert tr.get_extra_info("peername") == (LOCAL, port)
+        assert tr.get_extra_info("sockname")[0] == LOCAL
+        sock = tr.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        tr.write(b"hello ")
+        tr.writelines([b"wor", b"ld"])
+        await _until(lambda: len(pr.data) == 11)
+        assert bytes(pr.data) == b"hello world"
+        assert tr.can_write_eof()
+        tr.write_eof()
+        with pytest.raises(RuntimeError):
+            tr.write(b"after eof")
+        await pr.eof
+        await pr.lost
+        assert pr.events == ["made", "data", "eof", ("lost", None)]
+        assert tr.is_closing()
+        server.close()
+        await server.wait_closed()
+        return loop
+    any_loop.run(main())
+    if any_loop.stack is not None:
+        c = any_loop.tcp_counters()
+        assert c["passive_opens"] >= 1 and c["active_opens"] >= 1
+
+
+def test_streams_echo_many_lines(any_loop):
+    async def handle(reader, writer):
+        while line := await reader.readline():
+            writer.write(line.upper())
+            await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    async def main():
+        server = await asyncio.start_server(handle, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection(LOCAL, port)
+        for i in range(200):
+            writer.write(b"line %d\n" % i)
+        await writer.drain()
+        got = [await reader.readline() for _ in range(200)]
+        assert got == [b"LINE %d\n" % i for i in range(200)]
+        writer.write_eof()
+        assert await reader.read() == b""
+        assert reader.at_eof()
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+    any_loop.run(main())
+
+
+def test_bulk_both_ways_with_flow_control(any_loop):
+    """8 MiB each way through a server that pauses reading: the writer's buffer passes the
+    high-water mark (pause_writing) and drains again (resume_writing); nothing is lost."""
+    data = bytes(range(256)) * (8 * MIB // 256)
+
+    class SlowReader(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport = transport
+            self.digest = hashlib.sha256()
+            self.n = 0
+            self.paused_once = False
+
+        def data_received(self, chunk):
+            self.digest.update(chunk)
+            self.n += len(chunk)
+            if not self.paused_once and self.n > MIB:
+                self.paused_once = True
+                self.transport.pause_reading()
+                asyncio.get_running_loop().call_later(0.2, self.transport.resume_reading)
+
+        def eof_received(self):
+            self.transport.write(self.digest.hexdigest().encode())
+            return False
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        srv = SlowReader()
+        server = await loop.create_server(lambda: srv, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, pr = await loop.create_connection(Recorder, LOCAL, port)
+        tr.set_write_buffer_limits(high=64 * 1024)
+        assert tr.get_write_buffer_limits()[1] == 64 * 1024
+        tr.write(data)
+        assert tr.get_write_buffer_size() > 0
+        assert pr.events[-1] == "pause_writing"
+        await _until(lambda: tr.get_write_buffer_size() == 0, 20)
+        tr.write_eof()
+        await pr.lost
+        assert bytes(pr.data) == hashlib.sha256(data).hexdigest().encode()
+        assert "resume_writing" in pr.events
+        assert srv.n == len(data) and srv.paused_once
+        server.close()
+        await server.wait_closed()
+    any_loop.run(main())
+
+
+def test_half_close_server_keeps_writing(any_loop):
+    class Replier(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport = transport
+            self.got = b""
+
+        def data_received(self, d):
+            self.got += d
+
+        def eof_received(self):
+            asyncio.get_running_loop().call_later(0.05, self.reply)
+            return True            # half-closed: we may still write
+
+        def reply(self):
+            self.transport.write(b"you said " + self.got)
+            self.transport.close()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Replier, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, pr = await loop.create_connection(lambda: Recorder(keep_open_on_eof=True), LOCAL, port)
+        tr.write(b"ping")
+        tr.write_eof()
+        await pr.eof
+        assert bytes(pr.data) == b"you said ping"
+        assert not tr.is_closing()          # eof_received returned True
+        tr.close()
+        await pr.lost
+        assert pr.events == ["made", "data", "eof", ("lost", None)]
+        server.close()
+        await server.wait_closed()
+    any_loop.run(main())
+
+
+def test_abort_drops_buffer_and_peer_sees_the_end(any_loop):
+    async def main():
+        loop = asyncio.get_running_loop()
+        peers = []
+
+        def factory():
+            p = Recorder()
+            peers.append(p)
+            return p
+        server = await loop.create_server(factory, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, pr = await loop.create_connection(Recorder, LOCAL, port)
+        await _until(lambda: peers)
+        tr.abort()
+        tr.abort()                           # idempotent
+        assert tr.is_closing()
+        assert (await pr.lost) is None
+        await peers[0].lost                  # the server side learns the connection ended
+        assert peers[0].events[0] == "made" and peers[0].events[-1][0] == "lost"
+        tr.close()                           # after abort: a no-op
+        server.close()
+        await server.wait_closed()
+    any_loop.run(main())
+
+
+def test_close_then_connection_lost_once_and_writes_ignored(strict_loop):
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(EchoServer, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, pr = await loop.create_connection(Recorder, LOCAL, port)
+        tr.write(b"bye")
+        tr.close()
+        tr.close()
+        assert tr.is_closing()
+        assert (await pr.lost) is None
+        tr.write(b"ignored")                 # asyncio ignores (and counts) writes after close
+        assert pr.events.count(("lost", None)) == 1
+        server.close()
+        await server.wait_closed()
+    strict_loop.run(main())
+
+
+def test_connection_refused(any_loop):
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(EchoServer, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()
+        with pytest.raises(ConnectionRefusedError):
+            await loop.create_connection(Recorder, LOCAL, port)
+    any_loop.run(main())
+
+
+def test_server_close_semantics(any_loop):
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(EchoServer, LOCAL, 0, start_serving=False)
+        assert not server.is_serving()
+        port = server.sockets[0].getsockname()[1]
+        await server.start_serving()
+        assert server.is_serving()
+        tr, pr = await loop.create_connection(Recorder, LOCAL, port)
+        server.close()
+        assert not server.is_serving()
+        assert list(server.sockets) == []
+        with pytest.raises(ConnectionRefusedError):
+            await loop.create_connection(Recorder, LOCAL, port)
+        tr.write(b"still served")            # an accepted connection outlives the listener
+        await _until(lambda: bytes(pr.data) == b"still served")
+        tr.close()
+        await pr.lost
+        await asyncio.wait_for(server.wait_closed(), 5)
+    any_loop.run(main())
+
+
+def test_address_in_use(any_loop):
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(EchoServer, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        with pytest.raises(OSError) as e:
+            await loop.create_server(EchoServer, LOCAL, port)
+        assert e.value.errno == 98           # EADDRINUSE
+        server.close()
+        await server.wait_closed()
+    any_loop.run(main())
+
+
+def test_buffered_protocol_gets_every_byte(any_loop):
+    data = bytes(range(251)) * 4000
+
+    class Buffered(asyncio.BufferedProtocol):
+        def __init__(self):
+            self.buf = bytearray(1000)       # small: many get_buffer/buffer_updated rounds
+            self.got = bytearray()
+            self.done = asyncio.get_event_loop().create_future()
+
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def get_buffer(self, sizehint):
+            return self.buf
+
+        def buffer_updated(self, nbytes):
+            assert 0 < nbytes <= len(self.buf)
+            self.got += self.buf[:nbytes]
+
+        def eof_received(self):
+            self.done.set_result(bytes(self.got))
+
+        def connection_lost(self, exc):
+            pass
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        proto = Buffered()
+        server = await loop.create_server(lambda: proto, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, pr = await loop.create_connection(Recorder, LOCAL, port)
+        tr.write(data)
+        tr.write_eof()
+        assert await proto.done == data
+        await pr.lost
+        server.close()
+        await server.wait_closed()
+    any_loop.run(main())
+
+
+def test_tls_with_ssl_argument_and_start_tls(any_loop):
+    async def handle(reader, writer):
+        line = await reader.readline()
+        writer.write(b"secure " + line)
+        await writer.drain()
+        writer.close()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await asyncio.start_server(handle, LOCAL, 0, ssl=server_context())
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection(LOCAL, port, ssl=client_context(),
+                                                       server_hostname="localhost")
+        assert writer.get_extra_info("ssl_object") is not None
+        writer.write(b"hello\n")
+        assert await reader.readline() == b"secure hello\n"
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+        # start_tls: plain first, then upgrade both ends
+        upgraded = loop.create_future()
+
+        async def plain_then_tls(reader, writer):
+            assert await reader.readline() == b"STARTTLS\n"
+            writer.write(b"OK\n")
+            await writer.drain()
+            await writer.start_tls(server_context())
+            line = await reader.readline()
+            writer.write(line[:-1][::-1] + b"\n")
+            await writer.drain()
+            upgraded.set_result(True)
+            writer.close()
+
+        server = await asyncio.start_server(plain_then_tls, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection(LOCAL, port)
+        writer.write(b"STARTTLS\n")
+        assert await reader.readline() == b"OK\n"
+        await writer.start_tls(client_context(), server_hostname="localhost")
+        writer.write(b"abc\n")
+        assert await reader.readline() == b"cba\n"
+        assert await upgraded
+        writer.close()
+        server.close()
+        await server.wait_closed()
+    any_loop.run(main())
+
+
+def test_sendfile_fallback(strict_loop, tmp_path):
+    path = tmp_path / "blob"
+    blob = bytes(range(256)) * 4096
+    path.write_bytes(blob)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        got = []
+        done = loop.create_future()
+
+        async def handle(reader, writer):
+            got.append(await reader.read())
+            done.set_result(None)
+            writer.close()
+        server = await asyncio.start_server(handle, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, pr = await loop.create_connection(Recorder, LOCAL, port)
+        with open(path, "rb") as f:
+            sent = await loop.sendfile(tr, f, offset=100)
+        assert sent == len(blob) - 100
+        tr.write_eof()
+        await done
+        assert got[0] == blob[100:]
+        tr.close()
+        server.close()
+        await server.wait_closed()
+    strict_loop.run(main())
+
+
+def test_socket_options_reach_the_connection(any_loop):
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(EchoServer, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, pr = await loop.create_connection(Recorder, LOCAL, port)
+        sock = tr.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 30)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+        tr.close()
+        await pr.lost
+        server.close()
+        await server.wait_closed()
+    any_loop.run(main())
