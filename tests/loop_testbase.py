@@ -42,6 +42,9 @@ class LoopCase:
 
 
 def _close_loop(loop):
+    if loop.is_closed():
+        asyncio.set_event_loop(None)
+        return
     try:
         loop.run_until_complete(loop.shutdown_asyncgens())
     finally:
@@ -83,8 +86,9 @@ def any_loop(request, eal):
 
 @pytest.fixture(params=("asyncio", "fastloop"))
 def strict_loop(request, eal):
-    """For the parts of asyncio's contract uvloop does not follow (it raises on a write after
-    close(), where asyncio ignores and counts it; it has no loop.sendfile())."""
+    """For the parts of asyncio's contract uvloop does not follow: it raises on a write after
+    close(), where asyncio ignores and counts it; it has no loop.sendfile(); closing it closes
+    open transports without asyncio's ResourceWarning."""
     with make_case(request.param) as case:
         yield case
 

@@ -438,3 +438,26 @@ def test_socket_options_reach_the_connection(any_loop):
         server.close()
         await server.wait_closed()
     any_loop.run(main())
+
+
+def test_unclosed_transport_warns_like_asyncio(strict_loop):
+    """A loop closed under an open connection: collecting the transport gives asyncio's
+    ResourceWarning, and nothing is left in the stack (the mempool check)."""
+    import gc
+    import warnings
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(EchoServer, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, _ = await loop.create_connection(asyncio.Protocol, LOCAL, port)
+        server.close()
+        return tr
+    tr = strict_loop.run(main())
+    strict_loop.loop.close()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del tr
+        gc.collect()
+    assert any(issubclass(w.category, ResourceWarning) and "nclosed" in str(w.message)
+               for w in caught), [str(w.message) for w in caught]
