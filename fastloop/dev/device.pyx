@@ -55,6 +55,11 @@ cdef class Device:
         return self.info.driver.decode()
 
     @property
+    def rx_wakeup_fd(self):
+        """A descriptor epoll reports readable when frames wait (net_tap), or -1: poll."""
+        return self.info.rx_fd
+
+    @property
     def offloads(self):
         """Checksum offloads enabled on the port (the stack does the rest in software)."""
         return {"tx_ipv4_cksum": bool(self.info.tx_ipv4_cksum),

@@ -143,6 +143,8 @@ cdef class FaultInjector(Middleware):
         if queue < MAX_OUT:
             raise ValueError(f"queue must hold at least {MAX_OUT} frames")
         Middleware.__init__(self, inner)
+        self.info.rx_fd = -1          # it holds frames back: a sleeping loop must keep polling
+        self.info.has_rx_intr = 0
         self.loss, self.dup = p["loss"], p["dup"]
         self.reorder, self.corrupt = p["reorder"], p["corrupt"]
         self.delay_ms = p["delay_ms"]

@@ -19,6 +19,7 @@ cdef extern from "fl_shim.h" nogil:
         uint8_t rx_cksum
         uint8_t tso
         uint8_t has_rx_intr
+        int rx_fd
         char driver[64]
 
     int fl_eal_init(int argc, char **argv)

@@ -23,7 +23,9 @@ cdef class LoopCore:
     cdef double clock_resolution
     cdef int epfd                    # the selector's epoll descriptor
     cdef object fd_to_key            # the selector's fd -> SelectorKey map
+    cdef int rx_fd                   # the stack's rx wake-up fd in our epoll set, or -1
 
+    cpdef attach_stack(self, Stack stack)
     cdef int run_once(self) except -1
     cdef object kernel_events(self, double timeout)
     cdef int run_ready(self) except -1

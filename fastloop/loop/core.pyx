@@ -28,13 +28,17 @@ cdef extern from "sys/epoll.h" nogil:
         uint32_t events
         epoll_data_t data
     int epoll_wait(int epfd, epoll_event *events, int maxevents, int timeout)
+    int epoll_ctl(int epfd, int op, int fd, epoll_event *event)
+    enum: EPOLL_CTL_ADD
+    enum: EPOLL_CTL_DEL
 
 cdef uint32_t EPOLLIN = select.EPOLLIN
 cdef uint32_t EPOLLOUT = select.EPOLLOUT
 cdef int EVENT_READ = selectors.EVENT_READ
 cdef int EVENT_WRITE = selectors.EVENT_WRITE
 cdef uint64_t ADAPTIVE_SPIN_NS = 200000      # idle this long (200 us) before sleeping
-cdef double ADAPTIVE_MAX_SLEEP = 0.001       # a device without rx wake-ups is polled each 1 ms
+cdef double ADAPTIVE_MAX_SLEEP = 0.001       # a device without an rx fd is polled each 1 ms
+cdef double ADAPTIVE_FD_SLEEP = 0.1          # with one, the ARP scan's period bounds a sleep
 cdef Py_ssize_t MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES
 cdef double MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION
 cdef double MAXIMUM_SELECT_TIMEOUT = base_events.MAXIMUM_SELECT_TIMEOUT
@@ -56,12 +60,30 @@ cdef class LoopCore:
         self.last_work = 0
         self.pending_exc = None
         self.clock_resolution = loop._clock_resolution
+        self.rx_fd = -1
         if isinstance(selector, selectors.EpollSelector):
             self.epfd = selector._selector.fileno()
             self.fd_to_key = selector._fd_to_key
         else:                                # another selector: ask it, in Python
             self.epfd = -1
             self.fd_to_key = None
+
+    cpdef attach_stack(self, Stack stack):
+        """The stack joins the iteration; its rx wake-up fd (net_tap) joins our epoll set,
+        under no selector key, so that an adaptive sleep ends when a frame arrives."""
+        cdef epoll_event ev
+        if self.rx_fd >= 0 and self.epfd >= 0:
+            epoll_ctl(self.epfd, EPOLL_CTL_DEL, self.rx_fd, &ev)
+        self.rx_fd = -1
+        self.stack = stack
+        if stack is None or self.epfd < 0:
+            return
+        fd = stack.device.rx_wakeup_fd
+        if fd >= 0:
+            ev.events = EPOLLIN
+            ev.data.fd = fd
+            if epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev) == 0:
+                self.rx_fd = fd
 
     cdef int run_once(self) except -1:
         cdef Stack stack = self.stack
@@ -88,7 +110,8 @@ cdef class LoopCore:
                 timeout = 0.0
             else:                                # adaptive: sleep, bounded by the stack
                 wake = stack.next_timer()
-                bound = ADAPTIVE_MAX_SLEEP
+                bound = (ADAPTIVE_FD_SLEEP if self.rx_fd >= 0 and stack.iface.txq_len == 0
+                         else ADAPTIVE_MAX_SLEEP)
                 if wake != UINT64_MAX:
                     bound = min(bound, (wake - now) * 1e-9 if wake > now else 0.0)
                 timeout = bound if timeout < 0 else min(timeout, bound)
@@ -135,7 +158,7 @@ cdef class LoopCore:
         fd_to_key = self.fd_to_key
         for i in range(n):
             key = fd_to_key.get(evs[i].data.fd)
-            if key is None:
+            if key is None:                      # the stack's rx fd: the next rx phase reads
                 continue
             ev = evs[i].events
             mask = 0

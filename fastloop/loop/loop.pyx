@@ -75,7 +75,8 @@ class Loop(asyncio.SelectorEventLoop):
             self._fl_config = stack.config
         self._fl_core = LoopCore(self, selector, self._fl_config is not None
                                  and self._fl_config.idle == "busy-poll")
-        (<LoopCore>self._fl_core).stack = self._fl_stack
+        if self._fl_stack is not None:
+            (<LoopCore>self._fl_core).attach_stack(self._fl_stack)
 
     # ---- the stack ---------------------------------------------------------------------
     @property
@@ -85,7 +86,7 @@ class Loop(asyncio.SelectorEventLoop):
             from fastloop.stack import Stack as _Stack
             self._fl_stack = _Stack(self._fl_config)
             self._fl_owns_stack = True
-            (<LoopCore>self._fl_core).stack = self._fl_stack
+            (<LoopCore>self._fl_core).attach_stack(self._fl_stack)
         return self._fl_stack
 
     def _fl_callback_error(self, exc, transport):
@@ -109,7 +110,7 @@ class Loop(asyncio.SelectorEventLoop):
                 c.sink = None
         super().close()
         (<LoopCore>self._fl_core).closed = True
-        (<LoopCore>self._fl_core).stack = None
+        (<LoopCore>self._fl_core).stack = None      # the selector (and its epoll fd) is closed
         for lsock in list(self._fl_bound.values()):
             lsock.close()
         self._fl_bound.clear()

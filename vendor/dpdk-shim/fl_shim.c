@@ -60,6 +60,10 @@ int fl_port_setup(uint16_t port, fl_pool *pool, uint16_t nb_rxd, uint16_t nb_txd
                                      RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
         if ((rx & rx_ck) == rx_ck) conf.rxmode.offloads = rx_ck;
     }
+    /* net_tap's rx queue is a tun fd: with rx interrupts on, EAL exposes it so an idle
+     * loop can sleep in epoll until a frame arrives (fl_port_info.rx_fd). */
+    int is_tap = dev.driver_name && strcmp(dev.driver_name, "net_tap") == 0;
+    if (is_tap) conf.intr_conf.rxq = 1;
     rc = rte_eth_dev_configure(port, 1, 1, &conf);
     if (rc < 0) return rc;
     rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd);
@@ -92,7 +96,9 @@ int fl_port_setup(uint16_t port, fl_pool *pool, uint16_t nb_rxd, uint16_t nb_txd
     info->tx_tcp_cksum = !!(conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
     info->rx_cksum = conf.rxmode.offloads != 0;
     info->tso = !!(dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_TSO);
-    info->has_rx_intr = 0;
+    info->rx_fd = is_tap ? rte_eth_dev_rx_intr_ctl_q_get_fd(port, 0) : -1;
+    if (info->rx_fd < 0) info->rx_fd = -1;
+    info->has_rx_intr = info->rx_fd >= 0;
     snprintf(info->driver, sizeof(info->driver), "%s", dev.driver_name ? dev.driver_name : "?");
     return 0;
 }

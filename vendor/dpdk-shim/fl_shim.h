@@ -36,7 +36,8 @@ typedef struct fl_port_info {
     uint8_t tx_tcp_cksum;
     uint8_t rx_cksum;           /* the PMD classifies L3/L4 checksums on receive */
     uint8_t tso;
-    uint8_t has_rx_intr;
+    uint8_t has_rx_intr;        /* rx_fd is readable when frames wait (epoll) */
+    int rx_fd;                  /* -1: poll only */
     char driver[64];
 } fl_port_info;
 
