@@ -140,6 +140,9 @@ class StackConfig:
     tcp_delayed_ack: float = 0.04             # seconds (RFC 1122 §4.2.3.2: at most 0.5)
     tcp_time_wait: float = 60.0               # seconds, 2*MSL
     tcp_syncookies: bool = True               # when a listener's SYN backlog is full
+    udp: bool = True                          # attach the UDP layer (datagrams to closed ports:
+                                              # ICMP port unreachable either way)
+    udp_rcvbuf: int = 212992                  # bytes an endpoint holds while reading is paused
 
     ENV = {"iface": "FASTLOOP_IFACE", "address": "FASTLOOP_ADDRESS",
            "gateway": "FASTLOOP_GATEWAY", "mtu": "FASTLOOP_MTU",
@@ -179,6 +182,8 @@ class StackConfig:
             raise ConfigError("tcp_delayed_ack: seconds, above 0 and at most 0.5 (RFC 1122)")
         if not 4096 <= int(self.tcp_sndbuf) <= (1 << 30) or not 4096 <= int(self.tcp_rcvbuf) <= (1 << 30):
             raise ConfigError("tcp_sndbuf/tcp_rcvbuf: bytes, from 4096 to 2**30")
+        if not 4096 <= int(self.udp_rcvbuf) <= (1 << 30):
+            raise ConfigError("udp_rcvbuf: bytes, from 4096 to 2**30")
         if not 1023 <= int(self.mempool_size) <= (1 << 24):
             raise ConfigError(f"FASTLOOP_MEMPOOL_SIZE={self.mempool_size}: a number of mbufs "
                               "from 1023 to 16777216")
