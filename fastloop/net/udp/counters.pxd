@@ -14,7 +14,8 @@ cdef enum:
     UDP_IN_BAD_CHECKSUM        # by our check or the PMD's
     UDP_RCVBUF_ERRORS          # reading paused and the endpoint's queue full
     UDP_NO_CHECKSUM_IN         # accepted with checksum 0: the sender computed none (RFC 768)
-    UDP_SEND_ERRORS            # sendto refused: EMSGSIZE, ENETUNREACH, ENOBUFS, ...
+    UDP_SEND_ERRORS            # refused: EMSGSIZE, ENETUNREACH, ENOBUFS, EDESTADDRREQ
+                               # (not bad arguments: EINVAL, EBADF)
     UDP_ICMP_ERRORS_IN         # an ICMP error reported to an endpoint
     UDP_ICMP_ERRORS_UNMATCHED  # about no endpoint of ours (or a malformed quote)
     UDP_STAT_COUNT

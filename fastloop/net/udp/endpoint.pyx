@@ -16,6 +16,7 @@ import os
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from libc.stdlib cimport free
 from fastloop.includes.dpdk cimport fl_now_ns
+from fastloop.net.udp.counters cimport UDP_SEND_ERRORS
 from fastloop.net.udp.output cimport udp_send
 
 
@@ -55,6 +56,7 @@ cdef class UdpEndpoint:
             return errno.EBADF
         if port == 0:
             if self.remote_port == 0:
+                self.layer.stats[UDP_SEND_ERRORS] += 1
                 return errno.EDESTADDRREQ
             addr = self.remote_addr
             port = self.remote_port
@@ -79,6 +81,7 @@ cdef class UdpEndpoint:
         try:
             if view.len > 65535:
                 err = errno.EMSGSIZE
+                self.layer.stats[UDP_SEND_ERRORS] += 1
             else:
                 err = self.send_raw(<const uint8_t *>view.buf, <uint32_t>view.len, addr,
                                     <uint16_t>rport, fl_now_ns() if now_ns is None else now_ns)
