@@ -7,14 +7,14 @@ from fastloop.config import StackConfig
 from fastloop.dev.device import ring_pair
 from fastloop.net.udp.pysink import CallbackUdpSink
 from fastloop.stack import Stack
-from test_udp_exact import Raw_, Target, to_us, US, PEER
+from udp_util import UdpRawEnd, Target, to_us, US, PEER
 
 EPHEMERAL = range(32768, 61000)
 
 
 @pytest.fixture
 def raw(eal):
-    r = Raw_()
+    r = UdpRawEnd()
     yield r
     r.close()
 
@@ -113,7 +113,7 @@ def test_sendto_takes_any_buffer(raw):
 
 
 def test_mtu_bounds_the_datagram(eal):
-    r = Raw_(mtu=576)
+    r = UdpRawEnd(mtu=576)
     try:
         ep = bind(r, 7000)
         ep.sendto(b"x" * 548, PEER, 9)
@@ -139,7 +139,7 @@ def test_close_is_idempotent_and_frees_the_port(raw):
 @pytest.mark.parametrize("victim", [0, 1, 2])
 def test_closing_one_of_a_chain_keeps_the_others(eal, victim):
     """Endpoints on one port (different addresses) share a chain in the port table."""
-    r = Raw_(loopback=True)
+    r = UdpRawEnd(loopback=True)
     try:
         hosts = [US, "127.0.0.1", "127.0.0.2"]
         targets = [Target() for _ in hosts]
@@ -159,7 +159,7 @@ def test_closing_one_of_a_chain_keeps_the_others(eal, victim):
 
 
 def test_stack_close_closes_every_endpoint(eal):
-    r = Raw_()
+    r = UdpRawEnd()
     eps = [bind(r) for _ in range(3)]
     eps[0].pause_reading()
     r.exchange(to_us(b"held", dport=eps[0].local_port))
@@ -199,7 +199,7 @@ def test_paused_reading_holds_datagrams_in_order_then_delivers_at_the_next_step(
 
 
 def test_a_full_receive_queue_drops_and_counts(eal):
-    r = Raw_(udp_rcvbuf=4096)                          # room for one datagram of 10 bytes
+    r = UdpRawEnd(udp_rcvbuf=4096)                          # room for one datagram of 10 bytes
     try:
         ep = bind(r, 7000, target=(t := Target()))
         ep.pause_reading()
@@ -236,7 +236,7 @@ def test_closing_a_paused_endpoint_frees_what_it_held(raw):
 
 
 def test_loopback_addresses_when_loopback_is_on(eal):
-    r = Raw_(loopback=True)
+    r = UdpRawEnd(loopback=True)
     try:
         srv = bind(r, 7000, host="127.0.0.1", target=(t := Target()))
         cli = bind(r)

@@ -10,7 +10,7 @@ from fastloop.dev.device import ring_pair
 from fastloop.dev.offload_testing import OffloadingNic
 from fastloop.net.udp.pysink import CallbackUdpSink
 from fastloop.stack import Stack
-from test_udp_exact import Target
+from udp_util import Target
 
 A, B = "10.9.10.1", "10.9.10.2"
 

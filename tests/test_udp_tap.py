@@ -8,7 +8,7 @@ from fastloop.config import StackConfig
 from fastloop.net.udp.pysink import CallbackUdpSink
 from fastloop.stack import Stack
 from conftest import unique_ifname, unique_subnet
-from test_udp_exact import Target
+from udp_util import Target
 
 
 def tap_stack(**overrides):
