@@ -246,5 +246,7 @@ def test_loopback_addresses_when_loopback_is_on(eal):
         cli.connect("127.0.0.1", 7000)
         assert cli.local == ("127.0.0.1", cli.local_port)
         assert srv.local == ("127.0.0.1", 7000)
+        assert oserror(srv.sendto, b"out", PEER, 9) == errno.EINVAL   # 127/8 stays home
+        assert r.exchange() == []
     finally:
         r.close()

@@ -5,7 +5,7 @@ We never fragment (every datagram leaves with DF): what does not fit the MTU is 
 EMSGSIZE. The checksum is the PMD's to fill when it offers L4 offload (the field then holds
 the pseudo-header sum, as for TCP), ours otherwise.
 """
-from libc.errno cimport EMSGSIZE, ENETUNREACH, ENOBUFS
+from libc.errno cimport EINVAL, EMSGSIZE, ENETUNREACH, ENOBUFS
 from libc.string cimport memcpy
 from fastloop.includes.dpdk cimport fl_mbuf, fl_mbuf_append
 from fastloop.net.wire.bytes cimport store_raw16
@@ -27,6 +27,8 @@ cdef int udp_send(UdpLayerBase L, uint32_t laddr, uint16_t lport, uint32_t raddr
         err = EMSGSIZE
     elif not L.iface.has_route(raddr):
         err = ENETUNREACH
+    elif (laddr >> 24) == 127 and not L.iface.is_local(raddr):
+        err = EINVAL                           # RFC 1122 §3.2.1.3: 127/8 never leaves the host
     else:
         m = L.iface.mbuf_alloc()
         if m == NULL:
