@@ -142,6 +142,9 @@ class StackConfig:
     tcp_time_wait: float = 60.0               # seconds, 2*MSL
     tcp_syncookies: bool = True               # when a listener's SYN backlog is full
     idle: str = "adaptive"                    # the event loop when idle: adaptive | busy-poll
+    udp: bool = True                          # attach the UDP layer (datagrams to closed ports:
+                                              # ICMP port unreachable either way)
+    udp_rcvbuf: int = 212992                  # bytes an endpoint holds while reading is paused
 
     ENV = {"iface": "FASTLOOP_IFACE", "address": "FASTLOOP_ADDRESS",
            "gateway": "FASTLOOP_GATEWAY", "mtu": "FASTLOOP_MTU",
@@ -185,6 +188,8 @@ class StackConfig:
             raise ConfigError(f"FASTLOOP_IDLE={self.idle!r}: one of {', '.join(IDLE_POLICIES)} "
                               "(busy-poll spins one core for the lowest latency; adaptive spins "
                               "briefly, then sleeps)")
+        if not 4096 <= int(self.udp_rcvbuf) <= (1 << 30):
+            raise ConfigError("udp_rcvbuf: bytes, from 4096 to 2**30")
         if not 1023 <= int(self.mempool_size) <= (1 << 24):
             raise ConfigError(f"FASTLOOP_MEMPOOL_SIZE={self.mempool_size}: a number of mbufs "
                               "from 1023 to 16777216")

@@ -8,6 +8,7 @@ cdef class Stack:
     cdef readonly Device device
     cdef readonly Interface iface
     cdef readonly object tcp
+    cdef readonly object udp
     cdef readonly object eal
     cdef readonly bint closed
 

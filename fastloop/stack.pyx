@@ -82,6 +82,9 @@ cdef class Stack:
                                     time_wait=config.tcp_time_wait,
                                     congestion=config.tcp_congestion,
                                     syncookies=config.tcp_syncookies, now_ns=start_ns)
+            if config.udp:
+                from fastloop.net.udp.layer import UdpLayer
+                self.udp = UdpLayer(self.iface, rcvbuf=config.udp_rcvbuf)
             if spec.kind == "tap" and config.tap_peer and device.kernel_ifname:
                 configure_tap_peer(device.kernel_ifname, config.tap_peer,
                                    config.interface().network)
@@ -166,6 +169,8 @@ cdef class Stack:
         out["mempool_in_use"] = self.eal.mempool.in_use
         if self.tcp is not None:
             out["tcp"] = self.tcp.counters()
+        if self.udp is not None:
+            out["udp"] = self.udp.counters()
         out["held_mbufs"] = self.iface.held_mbufs()
         return out
 

@@ -285,19 +285,31 @@ frame = echo(icmp_data=b"abc")
 case("icmp-echo-odd-padded", frame + b"\x55" * (60 - len(frame)), None, echo_reply_of(frame),
      {"icmp_echo_replies_out": 1})
 
-# transport protocols
+# transport protocols: UDP (more in test_udp_exact.py) answers closed ports itself
 for name, data in (("short", b"hi"), ("long", b"y" * 200)):
     frame = eth(ipv4(udp(data=data), proto=17))
-    case(f"udp-closed-port-{name}", frame, "l4_unhandled", unreachable_of(frame, 3),
-         {"icmp_unreach_out": 1})
+    case(f"udp-closed-port-{name}", frame, None, unreachable_of(frame, 3),
+         {"icmp_unreach_out": 1, "udp_no_port": 1})
 frame = eth(ipv4(udp(), proto=17, options=b"\x01\x01\x01\x00"))
-case("udp-closed-port-with-options", frame, "l4_unhandled", unreachable_of(frame, 3),
-     {"icmp_unreach_out": 1, "ip_options_seen": 1})
+case("udp-closed-port-with-options", frame, None, unreachable_of(frame, 3),
+     {"icmp_unreach_out": 1, "ip_options_seen": 1, "udp_no_port": 1})
 # RFC 1122 §3.2.2: no ICMP error about a datagram sent to a broadcast or multicast address
 case("udp-broadcast", eth(ipv4(udp(), proto=17, dst="255.255.255.255"), dst=BCAST_MAC),
-     "l4_unhandled", stats={"icmp_unreach_out": 0})
+     None, stats={"icmp_unreach_out": 0, "udp_ignored_broadcast": 1})
 case("udp-subnet-broadcast", eth(ipv4(udp(), proto=17, dst=SUBNET_BCAST), dst=BCAST_MAC),
-     "l4_unhandled", stats={"icmp_unreach_out": 0})
+     None, stats={"icmp_unreach_out": 0, "udp_ignored_broadcast": 1})
+# the same without a UDP layer (StackConfig.udp=False): the interface answers and drops
+NO_UDP_CASES = []
+for name, data in (("short", b"hi"), ("long", b"y" * 200)):
+    frame = eth(ipv4(udp(data=data), proto=17))
+    NO_UDP_CASES.append(pytest.param(frame, "l4_unhandled", unreachable_of(frame, 3),
+                                     {"icmp_unreach_out": 1}, id=f"udp-closed-port-{name}"))
+NO_UDP_CASES.append(pytest.param(
+    eth(ipv4(udp(), proto=17, dst="255.255.255.255"), dst=BCAST_MAC), "l4_unhandled", nothing,
+    {"icmp_unreach_out": 0}, id="udp-broadcast"))
+NO_UDP_CASES.append(pytest.param(
+    eth(ipv4(udp(), proto=17, dst=SUBNET_BCAST), dst=BCAST_MAC), "l4_unhandled", nothing,
+    {"icmp_unreach_out": 0}, id="udp-subnet-broadcast"))
 for proto in (2, 41, 132, 253, 255):
     frame = eth(ipv4(b"\x11" * 24, proto=proto))
     case(f"ip-protocol-{proto}", frame, "ip_protocol", unreachable_of(frame, 2),
@@ -348,6 +360,8 @@ class Rig:
                  if isinstance(after[k], int) and k not in ("dropped", "mempool_in_use")}
         # TCP takes every well-formed segment, answering or not: it absorbs the frame
         stats["tcp_segments_in"] = after["tcp"]["segments_in"] - before["tcp"]["segments_in"]
+        for k, v in after.get("udp", {}).items():
+            stats[f"udp_{k}"] = v - before["udp"][k]
         drops = {k: v - before["drops"][k] for k, v in after["drops"].items()
                  if v != before["drops"][k]}
         return stats, drops, sent
@@ -379,10 +393,19 @@ def test_malformed_frame(rig, frame, drop, check, stats):
     assert rig.stack.mempool.in_use == rig.pool_start
 
 
+@pytest.mark.parametrize("frame, drop, check, stats", NO_UDP_CASES)
+def test_malformed_frame_without_udp(eal, frame, drop, check, stats):
+    rig = Rig(udp=False)
+    try:
+        test_malformed_frame(rig, frame, drop, check, stats)
+    finally:
+        rig.close()
+
+
 def test_corpus_covers_every_rx_drop_reason():
     """Each reason a received frame can be dropped for has at least one case above."""
     from fastloop.net.counters import drop_names
-    covered = {p.values[1] for p in CASES}
+    covered = {p.values[1] for p in CASES + NO_UDP_CASES}
     rx_reasons = set(drop_names()) - TX_DROPS - {"multiseg"}   # inject() builds flat mbufs
     assert rx_reasons <= covered, rx_reasons - covered
 
@@ -406,8 +429,10 @@ PRE_DELIVERY = {"eth_truncated", "eth_not_our_mac", "eth_multicast", "eth_type",
 ARP_DROPS = {"arp_src_invalid", "arp_not_for_us"}
 POST_DELIVERY = {"ip_broadcast", "ip_protocol", "l4_unhandled", "icmp_truncated",
                  "icmp_checksum", "icmp_type", "icmp_unmatched_reply"}
+# UDP's fates partition what it is handed (udp/counters.pxd)
 ABSORBED = ("icmp_echo_replies_out", "icmp_errors_in", "icmp_echo_replies_in",
-            "tcp_segments_in")
+            "tcp_segments_in", "udp_datagrams_in", "udp_no_port", "udp_ignored_broadcast",
+            "udp_in_short", "udp_in_bad_length", "udp_in_bad_checksum", "udp_rcvbuf_errors")
 
 
 def refix_checksums(f: bytearray) -> None:

@@ -71,6 +71,14 @@ cdef extern from "fl_shim.h" nogil:
     # rx checksum verdict flags (a PMD with rx checksum offload sets them; tests fake one)
     const uint64_t RTE_MBUF_F_RX_IP_CKSUM_GOOD
     const uint64_t RTE_MBUF_F_RX_L4_CKSUM_GOOD
+    const uint64_t RTE_MBUF_F_RX_L4_CKSUM_BAD
+    const uint64_t RTE_MBUF_F_RX_L4_CKSUM_MASK
+    # tx offload requests (a test middleware plays the NIC that honours them)
+    const uint64_t RTE_MBUF_F_TX_IP_CKSUM
+    const uint64_t RTE_MBUF_F_TX_L4_MASK
+    const uint64_t RTE_MBUF_F_TX_UDP_CKSUM
+    const uint64_t RTE_MBUF_F_TX_TCP_CKSUM
+    const uint64_t RTE_MBUF_F_TX_IPV4
     uint16_t fl_ipv4_phdr_cksum(const void *ip_hdr, uint64_t ol_flags)
     void fl_mbuf_sw_cksum(fl_mbuf *m)
 

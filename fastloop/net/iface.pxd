@@ -48,6 +48,7 @@ cdef class Interface(Link):
     cdef void echo_reply_input(self, fl_mbuf *m, uint32_t src, IcmpHeader *h,
                                uint64_t now) noexcept
     cdef bint is_local(self, uint32_t dst) noexcept
+    cdef bint has_route(self, uint32_t dst) noexcept
     cdef void icmp_error_input(self, fl_mbuf *m, IcmpHeader *h, uint64_t now) noexcept
     cdef uint32_t rx_step(self, uint64_t now) noexcept
     cdef uint32_t step(self, uint64_t now) noexcept

@@ -134,6 +134,15 @@ cdef class Interface(Link):
     cdef bint is_local(self, uint32_t dst) noexcept:
         return dst == self.addr or (self.loopback and (dst >> 24) == 127)
 
+    cdef bint has_route(self, uint32_t dst) noexcept:
+        """Whether ip_output can send to dst (ourselves, a broadcast, the subnet, or via the
+        gateway); 127.0.0.0/8 only when it is ours, never through the gateway."""
+        if self.is_local(dst) or dst == 0xffffffff or dst == self.broadcast:
+            return True
+        if (dst >> 24) == 127 or (dst >> 24) == 0:
+            return False
+        return (dst & self.netmask) == self.network or self.gateway != 0
+
     cdef void ipv4_input(self, fl_mbuf *m, bint link_broadcast, uint64_t now) noexcept:
         cdef Ipv4Header ip
         cdef uint32_t n = fl_mbuf_data_len(m)
