@@ -34,6 +34,7 @@ from fastloop.config import StackConfig
 from fastloop.loop import routing
 from fastloop.transports.tcp import ConnSink, ListenerSink, TcpTransport
 from fastloop.transports.usocket import UserspaceListenSocket
+from fastloop.transports.udp import DatagramSink, DatagramTransport
 
 EPHEMERAL_LOW, EPHEMERAL_HIGH = 32768, 60999
 heappush = heapq.heappush
@@ -383,3 +384,43 @@ class Loop(asyncio.SelectorEventLoop):
         if self._fl_bound.get((sock.host, sock.port)) is sock:
             del self._fl_bound[(sock.host, sock.port)]
 
+    # ---- UDP ---------------------------------------------------------------------------
+    async def create_datagram_endpoint(self, protocol_factory, local_addr=None,
+                                       remote_addr=None, *, family=0, sock=None, **kw):
+        raddr = None
+        userspace = False
+        if (sock is None and self._fl_config is not None
+                and family in (0, socket.AF_INET) and (local_addr or remote_addr)
+                and not isinstance(local_addr, str) and not isinstance(remote_addr, str)):
+            if remote_addr:
+                raddr = await self._fl_route(remote_addr[0], remote_addr[1], family)
+                userspace = raddr is not None and (
+                    not local_addr or routing.listen_goes_to_stack(self._fl_config,
+                                                                   local_addr[0]))
+            else:
+                userspace = routing.listen_goes_to_stack(self._fl_config, local_addr[0])
+        if not userspace:
+            return await super().create_datagram_endpoint(
+                protocol_factory, local_addr, remote_addr, family=family, sock=sock, **kw)
+        stack = self.stack
+        sink = DatagramSink()
+        lhost, lport = local_addr if local_addr else (None, 0)
+        ep = stack.udp.bind(sink, host=None if lhost in routing.WILDCARDS else lhost,
+                            port=int(lport or 0))
+        address = None
+        try:
+            if raddr is not None:
+                ep.connect(raddr, int(remote_addr[1]))
+                address = (raddr, int(remote_addr[1]))
+            protocol = protocol_factory()
+        except BaseException:
+            ep.close()
+            raise
+        waiter = self.create_future()
+        transport = DatagramTransport(self, ep, sink, protocol, address, waiter)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        return transport, protocol
