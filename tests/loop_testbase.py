@@ -71,11 +71,26 @@ def make_case(kind):
     asyncio.set_event_loop(loop)
     try:
         yield LoopCase(kind, loop, stack)
+        if stack is not None and not loop.is_closed():
+            assert_nothing_left(loop, stack)
     finally:
         _close_loop(loop)
         if stack is not None:
             stack.close()
             peer.close()
+
+
+def assert_nothing_left(loop, stack):
+    """After a test: no transport still attached to a connection, no UDP endpoint bound,
+    and (once the closes finish) nothing but TIME-WAIT in the table."""
+    for _ in range(200):
+        if all(c.state_name == "TIME_WAIT" for c in stack.tcp.connection_list()):
+            break
+        loop.run_until_complete(asyncio.sleep(0.005))
+    conns = stack.tcp.connection_list()
+    assert all(c.sink is None for c in conns), [c for c in conns if c.sink is not None]
+    assert [c for c in conns if c.state_name != "TIME_WAIT"] == []
+    assert stack.udp.endpoint_list() == []
 
 
 @pytest.fixture(params=LOOP_KINDS)
