@@ -207,6 +207,11 @@ cdef class TcpLayer(TcpLayerBase):
         out["timers_armed"] = self.wheel.count
         return out
 
+    def next_timer_ns(self):
+        """The earliest moment a TCP timer may be due (None: none armed). A virtual clock
+        advances to it to fire timers at their own time; it may be early, never late."""
+        return self.wheel.next_expiry_ns() if self.wheel.count else None
+
     def connection_list(self):
         return list(self.connections.values())
 
