@@ -258,6 +258,11 @@ cdef void synchronized_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, Ipv4He
     cdef uint32_t seg_len = payload + (1 if flags & TCP_SYN else 0) + (1 if flags & TCP_FIN else 0)
     cdef uint32_t d
     cdef int notes = 0
+    if c.state == SYN_RECEIVED and (flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN \
+            and seq == c.irs:
+        L.iface.mbuf_free(m)                       # the peer's SYN again: our SYN-ACK was
+        send_syn(L, c, now)                        # lost (it is below RCV.NXT, so would
+        return                                     # only earn an ACK that SYN-SENT drops)
     # RFC 7323 §5.3 R1-R3: PAWS, before anything else
     if c.ts_ok and h.opt.has_timestamps and not (flags & TCP_RST) \
             and seq_lt(h.opt.ts_val, c.ts_recent) and now - c.ts_recent_time < PAWS_IDLE_NS:
@@ -310,10 +315,7 @@ cdef void synchronized_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, Ipv4He
     # fourth: SYN in a synchronized state (RFC 5961 §4.2)
     if flags & TCP_SYN:
         L.iface.mbuf_free(m)
-        if c.state == SYN_RECEIVED and seq == c.irs:
-            send_syn(L, c, now)                    # our SYN-ACK was lost
-        else:
-            send_challenge_ack(L, c, now)
+        send_challenge_ack(L, c, now)
         return
     # fifth: ACK
     if not (flags & TCP_ACK):
