@@ -4,7 +4,7 @@ from libc.stdint cimport uint8_t
 from fastloop.net.wire.tcp cimport TCP_RST, TCP_ACK
 from fastloop.net.tcp.sndbuf cimport sndbuf_free
 from fastloop.net.tcp.rcvbuf cimport rcvbuf_init, rcvbuf_release
-from fastloop.net.tcp.congestion cimport cc_init, CcAlgorithm
+from fastloop.net.tcp.congestion cimport cc_init, cc_on_syn_lost, CcAlgorithm
 from fastloop.net.tcp.output cimport send_segment, ts_offset_for
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
@@ -65,6 +65,8 @@ cdef void conn_negotiate(TcpLayerBase L, TcpConnection c, const TcpOptions *peer
     c.sack_ok = peer.sack_permitted                    # RFC 2018 §2
     c.mss = min(c.peer_mss, c.rcv_mss) - (12 if c.ts_ok else 0)
     cc_init(&c.cc, <CcAlgorithm>L.cc_algorithm, c.mss, now)
+    if c.syn_retries:                                  # RFC 6928 §2, RFC 5681 §3.1: our SYN
+        cc_on_syn_lost(&c.cc)                          # was retransmitted: IW is one segment
 
 
 cdef void _cancel_timers(TcpLayerBase L, TcpConnection c) noexcept:
