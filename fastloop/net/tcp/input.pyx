@@ -299,9 +299,10 @@ cdef void synchronized_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, Ipv4He
         fl_mbuf_adj(m, <uint16_t>d)
         payload -= d
         seq += d
-    if payload > wnd:
-        fl_mbuf_trim(m, <uint16_t>(payload - wnd))
-        payload = wnd
+    d = wnd - (seq - c.rcv_nxt)                    # room up to the window's right edge,
+    if payload > d:                                # also for out-of-order data
+        fl_mbuf_trim(m, <uint16_t>(payload - d))
+        payload = d
         flags &= ~TCP_FIN
     # second: RST (RFC 5961 §3.2: only an exact match resets; in-window earns a challenge)
     if flags & TCP_RST:
