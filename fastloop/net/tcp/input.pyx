@@ -272,9 +272,11 @@ cdef void synchronized_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, Ipv4He
     # first: is the segment acceptable? A zero window still takes ACKs, RSTs and probes.
     if not _acceptable(c, seq, seg_len, wnd):
         if wnd == 0 and seq == c.rcv_nxt and payload:
-            fl_mbuf_trim(m, <uint16_t>payload)     # a window probe: take its ACK, not its data
-            payload = 0
-            flags &= ~TCP_FIN
+            fl_mbuf_trim(m, <uint16_t>payload)     # a window probe: take its ACK, not its data,
+            payload = 0                            # and answer with our window (RFC 9293
+            flags &= ~TCP_FIN                      # §3.8.6.1, RFC 1122 §4.2.2.17)
+            c.ack_pending = True
+            c.schedule_output()
         else:
             if flags & TCP_RST:
                 L.iface.mbuf_free(m)
