@@ -103,10 +103,16 @@ cdef class TcpLayer(TcpLayerBase):
             c.schedule_output()
 
     cdef void conn_read(self, TcpConnection c) noexcept:
-        """Reading made room: tell the peer once the window opens usefully."""
+        """Reading made room: a window update goes at once only if the window the peer knows
+        is at most half the largest and the new one at least doubles it (as Linux); else
+        the next ACK carries it, so ACKs stay delayed (RFC 1122 §4.2.3.2, RFC 9293
+        §3.8.6.2.2: the update is owed when the window was closing, not per MSS read)."""
         cdef uint32_t cur = c.rcv_adv - c.rcv_nxt
+        cdef uint32_t most = min(c.rcv.limit, <uint32_t>65535 << c.rcv_wscale)
+        cdef uint32_t new
         if c.state == ESTABLISHED or c.state == FIN_WAIT_1 or c.state == FIN_WAIT_2:
-            if rcv_window(c) > cur:
+            new = rcv_window(c)
+            if new > cur and cur <= most // 2 and new >= 2 * cur:
                 c.ack_pending = True
                 c.schedule_output()
 
