@@ -235,6 +235,8 @@ cdef void _handshake_rtt(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t
 cdef void _established(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
     c.state = ESTABLISHED
     c.backoff = 0
+    c.recover = c.iss                              # RFC 6582 §3.2 step 1 (it was 0: with
+                                                   # half of all ISNs, no fast retransmit)
     L.wheel.cancel(&c.t_retransmit)
     L.wheel.cancel(&c.t_lifetime)
     restart_keepalive(L, c, now)
