@@ -114,3 +114,13 @@ def test_no_sack_blocks_unless_permitted(ctx):
     c, app, iss = ctx.open_passive(irs=5000)
     ctx.send(seg("A", 5101, iss + 1, payload=b"b" * 100), at=0.2)
     ctx.expect(flags("A"), ack(5001), options(sack=None))
+
+
+def test_a_tiny_peer_mss_is_floored(ctx):
+    """RFC 9293 §3.7.1 sets no floor, but an MSS of 1 (with timestamps: 1 - 12) is an attack
+    (Linux: tcp_min_snd_mss, CVE-2019-11479): it is taken as 64."""
+    c, app, iss = ctx.open_passive(irs=5000, mss=1, ts=(100, 0))
+    assert c.info()["peer_mss"] == 64 and c.info()["mss"] == 52
+    ctx.do(lambda: c.send(bytes(100)), at=0.2)
+    ctx.expect(flags("A"), seq(iss + 1), length(52))
+    ctx.expect_nothing()

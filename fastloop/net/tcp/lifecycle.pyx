@@ -9,6 +9,9 @@ from fastloop.net.tcp.output cimport send_segment, ts_offset_for
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
 
+cdef enum:
+    PEER_MSS_MIN = 64          # floor on the MSS a peer announces (Linux: tcp_min_snd_mss 48)
+
 
 cdef uint8_t window_shift(uint32_t bufsize) noexcept:
     """The smallest shift that lets the whole buffer be advertised (RFC 7323 §2.3), <= 14."""
@@ -51,6 +54,8 @@ cdef void conn_negotiate(TcpLayerBase L, TcpConnection c, const TcpOptions *peer
     """Settle the options from the peer's SYN (we offered all of them on ours, or answer
     only what was offered on a SYN-ACK)."""
     c.peer_mss = peer.mss if peer.mss else 536         # RFC 9293 §3.7.1: 536 when absent
+    if c.peer_mss < PEER_MSS_MIN:                      # a hostile MSS of 1 would make a
+        c.peer_mss = PEER_MSS_MIN                      # segment per byte (and mss - 12 wrap)
     if peer.wscale >= 0:                               # RFC 7323 §2.2: both or neither
         c.rcv_wscale_ok = True
         c.snd_wscale = <uint8_t>peer.wscale
