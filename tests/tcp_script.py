@@ -103,6 +103,15 @@ def seg(flags, seq, ack=0, window=65535, payload=b"", *, mss=None, wscale=None,
     return ip_frame(tcp, src=src, dst=dst)
 
 
+def tcp_frame(tcp, src=PEER, dst=US, fix_checksum=True):
+    """A frame from raw TCP bytes (header, options, payload), the checksum filled in."""
+    if fix_checksum and len(tcp) >= 18:
+        tcp = tcp[:16] + b"\0\0" + tcp[18:]
+        pseudo = _ip(src) + _ip(dst) + struct.pack("!BBH", 0, 6, len(tcp))
+        tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
+    return ip_frame(tcp, src=src, dst=dst)
+
+
 def ip_frame(l4, proto=6, src=PEER, dst=US):
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 0, 0x4000, 64, proto, 0,
                      _ip(src), _ip(dst))
