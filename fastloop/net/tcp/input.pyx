@@ -312,7 +312,7 @@ cdef void synchronized_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, Ipv4He
     if flags & TCP_RST:
         L.iface.mbuf_free(m)
         L.stats[TCP_RST_IN] += 1
-        if seq != c.rcv_nxt:
+        if h.seq != c.rcv_nxt:                     # SEG.SEQ as sent, not as trimmed
             send_challenge_ack(L, c, now)
         elif c.state != TIME_WAIT:                 # RFC 1337: no TIME-WAIT assassination
             _reset_by_peer(L, c)
