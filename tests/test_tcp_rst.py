@@ -98,3 +98,14 @@ def test_rst_in_syn_received_drops_the_half_open_connection(ctx):
     assert ctx.tcp.connection_list() == [] and ctx.accepted == []
     ctx.send(seg("S", 8000, 0, mss=1460), at=0.2)
     ctx.expect(flags("SA"), ack(8001))
+
+
+def test_rst_whose_data_overlaps_rcv_nxt_is_not_exact(ctx):
+    """RFC 5961 §3.2: only a RST whose SEG.SEQ is exactly RCV.NXT resets. One that starts
+    before RCV.NXT and carries data reaching past it is in the window (RFC 9293 §3.10.7.4
+    first check) but not exact: trimming its front must not make it so (that would widen a
+    blind attacker's target by the payload length)."""
+    c, app = ctx.open_active(iss=1000, irs=5000)
+    ctx.send(seg("R", 5001 - 10, 0, payload=b"x" * 20), at=0.2)
+    ctx.expect(flags("A"), seq(1001), ack(5001))
+    assert c.state_name == "ESTABLISHED"
