@@ -147,3 +147,35 @@ def test_reading_paused_defers_delivery_but_data_is_acknowledged(ctx):
     ctx.send(seg("PA", 5001, iss + 1, payload=b"q" * 100), at=0.2)
     ctx.expect(flags("A"), ack(5101), window(65435))
     assert app.events == ["established"] and c.readable() == 100
+
+
+def test_fin_ahead_of_a_hole_waits_for_the_data(small):
+    """RFC 9293 §3.10.7.4 eighth: the FIN is processed only when RCV.NXT reaches it; data
+    and EOF are then delivered in order."""
+    ctx = small
+    c, app, iss = ctx.open_passive(irs=5000)
+    ctx.send(seg("FA", 5011, iss + 1, payload=b"tail"), at=0.2)
+    ctx.expect(flags("A"), ack(5001))
+    assert c.state_name == "ESTABLISHED" and "eof" not in app.events
+    ctx.send(seg("A", 5001, iss + 1, payload=b"head------"), at=0.3)
+    ctx.expect(flags("A"), ack(5016))
+    assert app.received == b"head------tail" and app.events[-2:] == ["data", "eof"]
+    assert c.state_name == "CLOSE_WAIT"
+
+
+def test_urgent_data_is_delivered_inline(ctx):
+    """RFC 6093 §4 (and RFC 9293 §3.9.1.3): urgent data is part of the stream; the urgent
+    pointer is not acted on."""
+    c, app, iss = ctx.open_passive(irs=5000)
+    ctx.send(seg("UPA", 5001, iss + 1, payload=b"abc!", urgent=4), at=0.2)
+    ctx.expect(flags("A"), ack(5005))
+    assert app.received == b"abc!"
+
+
+def test_ecn_bits_are_ignored(ctx):
+    """RFC 3168 is not negotiated (our SYNs carry no ECE/CWR): ECE and CWR on data change
+    nothing."""
+    c, app, iss = ctx.open_passive(irs=5000)
+    ctx.send(seg("ECPA", 5001, iss + 1, payload=b"e"), at=0.2)
+    ctx.expect(flags("A"), ack(5002))
+    assert app.received == b"e"

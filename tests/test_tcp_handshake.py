@@ -240,3 +240,77 @@ def test_syn_cookies_when_the_half_open_queue_is_full(ctx):
     ctx.expect(flags("R"), seq(cookie.seq + 77))
     assert ctx.tcp.counters()["syncookies_failed"] == 1
     assert len(ctx.tcp.connection_list()) == 2
+
+
+def test_syn_cookie_with_timestamps_keeps_window_scale_and_sack(ctx):
+    """RFC 4987 §3.6 with the options encoded in the TSval (as Linux): the cookie's SYN-ACK
+    offers SACK-permitted and window scale 0, and the connection the returning ACK makes
+    uses the peer's scale and SACK."""
+    ctx.listen(backlog=1)
+    ctx.send(seg("S", 100, 0, mss=1460, sport=40001), at=0)
+    ctx.expect(flags("SA"), ack(101))
+    ctx.send(seg("S", 900, 0, 4000, mss=1460, wscale=6, sack_perm=True, ts=(77, 0),
+                 sport=40002))
+    ck = ctx.expect(flags("SA"), ack(901), options(mss=1460, wscale=0, sack_perm=True,
+                                                   ts=(None, 77)))
+    ctx.send(seg("A", 901, ck.seq + 1, 100, ts=(78, ck.ts[0]), sport=40002), at=0.05)
+    ctx.expect_nothing()
+    (app,) = ctx.accepted
+    info = app.conn.info()
+    assert (info["snd_wnd"], info["sack"], info["timestamps"], info["rcv_wscale"]) == \
+        (100 << 6, True, True, 0)
+    ctx.send(seg("A", 1001, ck.seq + 1, 100, b"x" * 10, ts=(79, ck.ts[0]), sport=40002))
+    ctx.expect(flags("A"), ack(901), options(sack=[(1001, 1011)], ts=(None, 78)))
+
+
+def test_the_handshake_ack_may_carry_data(ctx):
+    """RFC 9293 §3.10.7.4: the ACK that completes the handshake is processed further: its
+    data is delivered (after the application has the connection)."""
+    ctx.listen()
+    ctx.send(seg("S", 7000, 0, mss=1460), at=0)
+    sa = ctx.expect(flags("SA"))
+    ctx.send(seg("PA", 7001, sa.seq + 1, payload=b"GET /"), at=0.1)
+    ctx.expect(flags("A"), seq(sa.seq + 1), ack(7006))
+    (app,) = ctx.accepted
+    assert app.events == ["established", "data"] and app.received == b"GET /"
+
+
+def test_an_unacceptable_handshake_ack_is_reset(ctx):
+    """RFC 9293 §3.10.7.4 fifth, SYN-RECEIVED: an ACK outside SND.UNA < SEG.ACK =< SND.NXT
+    gets <SEQ=SEG.ACK><CTL=RST>; the half-open connection stays for the right one."""
+    ctx.listen()
+    ctx.send(seg("S", 7000, 0, mss=1460), at=0)
+    sa = ctx.expect(flags("SA"))
+    ctx.send(seg("A", 7001, sa.seq + 5), at=0.1)
+    ctx.expect(flags("R"), seq(sa.seq + 5))
+    assert ctx.accepted == []
+    ctx.send(seg("A", 7001, sa.seq + 1), at=0.2)
+    assert len(ctx.accepted) == 1
+
+
+def test_a_retransmitted_syn_ack_is_acknowledged_again(ctx):
+    """Our handshake ACK was lost: the peer's SYN-ACK again is an old duplicate (RFC 9293
+    §3.10.7.4 first check), answered by <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."""
+    c, app = ctx.open_active(iss=1000, irs=5000)
+    ctx.send(seg("SA", 5000, 1001, mss=1460), at=1.1)
+    ctx.expect(flags("A"), seq(1001), ack(5001))
+    assert c.state_name == "ESTABLISHED" and app.events == ["established"]
+
+
+def test_data_written_before_the_handshake_leaves_with_the_third_segment(ctx):
+    """RFC 9293 §3.10.7.3: data queued in SYN-SENT is sent once established; the first data
+    segment carries the ACK of the SYN-ACK (no separate ACK)."""
+    c, app = ctx.connect(iss=1000, at=0)
+    ctx.expect(flags("S"))
+    assert c.send(b"early") == 5
+    ctx.send(seg("SA", 5000, 1001, mss=1460), at=0.1)
+    ctx.expect(flags("PA"), seq(1001), ack(5001), payload(b"early"))
+    ctx.expect_nothing()
+
+
+def test_a_closed_listener_resets_new_syns(ctx):
+    """RFC 9293 §3.10.7.1: with the listener gone the port is CLOSED."""
+    lst = ctx.listen()
+    lst.close()
+    ctx.send(seg("S", 7000, 0, mss=1460), at=0)
+    ctx.expect(flags("RA"), seq(0), ack(7001))
