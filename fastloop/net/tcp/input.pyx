@@ -234,6 +234,9 @@ cdef void _handshake_rtt(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t
 
 cdef void _established(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
     c.state = ESTABLISHED
+    if c.fin_queued or c.snd.len:                  # written or shut down in SYN-RECEIVED:
+        c.state = FIN_WAIT_1 if c.fin_queued else ESTABLISHED   # it goes now (RFC 9293
+        c.schedule_output()                        # §3.10.4: CLOSE queued until established)
     c.backoff = 0
     c.recover = c.iss                              # RFC 6582 §3.2 step 1 (it was 0: with
                                                    # half of all ISNs, no fast retransmit)
