@@ -193,3 +193,19 @@ def test_abort_sends_rst_and_reports(ctx):
     ctx.expect(flags("RA"), seq(iss + 1), ack(5001))
     assert app.closed_with == errno.ECONNABORTED
     ctx.assert_clean()
+
+
+def test_shutdown_during_a_simultaneous_open(ctx):
+    """RFC 9293 §3.10.4 CLOSE in SYN-RECEIVED: queue the FIN until established, then
+    FIN-WAIT-1; the FIN's ACK then leads to FIN-WAIT-2."""
+    c, app = ctx.connect(iss=1000, at=0)
+    ctx.expect(flags("S"))
+    ctx.send(seg("S", 5000, 0, mss=1460), at=0.01)
+    ctx.expect(flags("SA"), seq(1000), ack(5001))
+    ctx.do(c.shutdown, at=0.02)
+    ctx.expect_nothing()
+    ctx.send(seg("A", 5001, 1001), at=0.03)
+    ctx.expect(flags("FA"), seq(1001), ack(5001))
+    assert c.state_name == "FIN_WAIT_1"
+    ctx.send(seg("A", 5001, 1002), at=0.04)
+    assert c.state_name == "FIN_WAIT_2"
