@@ -363,7 +363,8 @@ class TcpScript:
 
     # ---- the peer's side -----------------------------------------------------------------------
     def send(self, *frames, at=None):
-        """The peer's frames arrive together at time `at` (one poll step)."""
+        """The peer's frames arrive together at time `at` (one poll step: one rx burst)."""
+        assert len(frames) <= 32, "one rx burst takes 32 frames"
         self.at(at)
         assert send_frames(self.b, list(frames)) == len(frames)
         self._poll(self.t)

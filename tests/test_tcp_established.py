@@ -179,3 +179,22 @@ def test_ecn_bits_are_ignored(ctx):
     ctx.send(seg("ECPA", 5001, iss + 1, payload=b"e"), at=0.2)
     ctx.expect(flags("A"), ack(5002))
     assert app.received == b"e"
+
+
+def test_out_of_order_queue_is_bounded_in_segments(ctx):
+    """Hostile reordering (RFC 9293 §3.10.7.4 leaves the reassembly bound to us): at most
+    256 out-of-order segments are held per connection, the rest dropped and counted; what
+    is held drains in order as the holes fill."""
+    c, app, iss = ctx.open_passive(irs=5000)
+    for k in range(0, 300, 25):                    # odd offsets: 300 one-byte islands
+        ctx.send(*[seg("A", 5002 + 2 * i, iss + 1, payload=b"o") for i in range(k, k + 25)],
+                 at=0.2)
+        ctx.expect(flags("A"), ack(5001))
+    assert c.info()["out_of_order"] == 256
+    assert ctx.stack.counters()["held_mbufs"]["tcp"] == 256
+    assert ctx.tcp.counters()["out_of_order_dropped"] == 44
+    for k in range(0, 300, 25):                    # fill the holes; island 256 was dropped
+        ctx.send(*[seg("A", 5001 + 2 * i, iss + 1, payload=b"i") for i in range(k, k + 25)],
+                 at=0.3)
+        ctx.expect(flags("A"), ack(min(5001 + 2 * (k + 25), 5001 + 2 * 256 + 1)))
+    assert len(app.received) == 513 and c.info()["out_of_order"] == 43
