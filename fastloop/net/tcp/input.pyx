@@ -516,10 +516,9 @@ cdef bint data_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, seq_t seq, uin
     """The seventh check: in-order data to the application's queue, the rest to reassembly.
     Consumes m; returns True when new in-order data is readable."""
     cdef seq_t before
-    if c.app_closed:                               # nobody will read it: acknowledge, drop
-        L.iface.mbuf_free(m)
-        c.rcv_nxt = seq + n if seq == c.rcv_nxt else c.rcv_nxt
-        c.ack_pending = True
+    if c.app_closed:                               # nobody will read it: RST says it was
+        L.iface.mbuf_free(m)                       # lost (RFC 1122 §4.2.2.13), where an
+        conn_reset(L, c, 0, now)                   # ACK would say it was delivered
         return False
     if seq != c.rcv_nxt:
         L.stats[TCP_OUT_OF_ORDER_IN] += 1
