@@ -209,3 +209,27 @@ def test_shutdown_during_a_simultaneous_open(ctx):
     assert c.state_name == "FIN_WAIT_1"
     ctx.send(seg("A", 5001, 1002), at=0.04)
     assert c.state_name == "FIN_WAIT_2"
+
+
+def test_data_after_close_is_answered_by_rst(ctx):
+    """RFC 1122 §4.2.2.13: if new data arrives after CLOSE (nobody will read it), send RST
+    to show it was lost, rather than acknowledge it (as Linux, TCPAbortOnData)."""
+    c, app, iss = ctx.open_passive(irs=5000)
+    ctx.do(c.close, at=0.2)
+    ctx.expect(flags("FA"), seq(iss + 1), ack(5001))
+    ctx.send(seg("A", 5001, iss + 2), at=0.3)
+    assert c.state_name == "FIN_WAIT_2"
+    ctx.send(seg("PA", 5001, iss + 2, payload=b"late"), at=0.4)
+    ctx.expect(flags("RA"), seq(iss + 2))
+    ctx.assert_clean()
+
+
+def test_data_after_shutdown_is_still_delivered(ctx):
+    """Half-close is not close: after shutdown() the application still reads (RFC 9293
+    §3.6); covered in FIN-WAIT-1 here."""
+    c, app, iss = ctx.open_passive(irs=5000)
+    ctx.do(c.shutdown, at=0.2)
+    ctx.expect(flags("FA"), seq(iss + 1))
+    ctx.send(seg("PA", 5001, iss + 1, payload=b"late"), at=0.3)
+    ctx.expect(flags("A"), ack(5005))
+    assert app.received == b"late" and c.state_name == "FIN_WAIT_1"
