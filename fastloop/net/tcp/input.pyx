@@ -234,7 +234,12 @@ cdef void _handshake_rtt(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t
 
 cdef void _established(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
     c.state = ESTABLISHED
+    if c.fin_queued or c.snd.len:                  # written or shut down in SYN-RECEIVED:
+        c.state = FIN_WAIT_1 if c.fin_queued else ESTABLISHED   # it goes now (RFC 9293
+        c.schedule_output()                        # §3.10.4: CLOSE queued until established)
     c.backoff = 0
+    c.recover = c.iss                              # RFC 6582 §3.2 step 1 (it was 0: with
+                                                   # half of all ISNs, no fast retransmit)
     L.wheel.cancel(&c.t_retransmit)
     L.wheel.cancel(&c.t_lifetime)
     restart_keepalive(L, c, now)
@@ -258,6 +263,11 @@ cdef void synchronized_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, Ipv4He
     cdef uint32_t seg_len = payload + (1 if flags & TCP_SYN else 0) + (1 if flags & TCP_FIN else 0)
     cdef uint32_t d
     cdef int notes = 0
+    if c.state == SYN_RECEIVED and (flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN \
+            and seq == c.irs:
+        L.iface.mbuf_free(m)                       # the peer's SYN again: our SYN-ACK was
+        send_syn(L, c, now)                        # lost (it is below RCV.NXT, so would
+        return                                     # only earn an ACK that SYN-SENT drops)
     # RFC 7323 §5.3 R1-R3: PAWS, before anything else
     if c.ts_ok and h.opt.has_timestamps and not (flags & TCP_RST) \
             and seq_lt(h.opt.ts_val, c.ts_recent) and now - c.ts_recent_time < PAWS_IDLE_NS:
@@ -267,9 +277,11 @@ cdef void synchronized_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, Ipv4He
     # first: is the segment acceptable? A zero window still takes ACKs, RSTs and probes.
     if not _acceptable(c, seq, seg_len, wnd):
         if wnd == 0 and seq == c.rcv_nxt and payload:
-            fl_mbuf_trim(m, <uint16_t>payload)     # a window probe: take its ACK, not its data
-            payload = 0
-            flags &= ~TCP_FIN
+            fl_mbuf_trim(m, <uint16_t>payload)     # a window probe: take its ACK, not its data,
+            payload = 0                            # and answer with our window (RFC 9293
+            flags &= ~TCP_FIN                      # §3.8.6.1, RFC 1122 §4.2.2.17)
+            c.ack_pending = True
+            c.schedule_output()
         else:
             if flags & TCP_RST:
                 L.iface.mbuf_free(m)
@@ -294,15 +306,16 @@ cdef void synchronized_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, Ipv4He
         fl_mbuf_adj(m, <uint16_t>d)
         payload -= d
         seq += d
-    if payload > wnd:
-        fl_mbuf_trim(m, <uint16_t>(payload - wnd))
-        payload = wnd
+    d = wnd - (seq - c.rcv_nxt)                    # room up to the window's right edge,
+    if payload > d:                                # also for out-of-order data
+        fl_mbuf_trim(m, <uint16_t>(payload - d))
+        payload = d
         flags &= ~TCP_FIN
     # second: RST (RFC 5961 §3.2: only an exact match resets; in-window earns a challenge)
     if flags & TCP_RST:
         L.iface.mbuf_free(m)
         L.stats[TCP_RST_IN] += 1
-        if seq != c.rcv_nxt:
+        if h.seq != c.rcv_nxt:                     # SEG.SEQ as sent, not as trimmed
             send_challenge_ack(L, c, now)
         elif c.state != TIME_WAIT:                 # RFC 1337: no TIME-WAIT assassination
             _reset_by_peer(L, c)
@@ -310,10 +323,7 @@ cdef void synchronized_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, Ipv4He
     # fourth: SYN in a synchronized state (RFC 5961 §4.2)
     if flags & TCP_SYN:
         L.iface.mbuf_free(m)
-        if c.state == SYN_RECEIVED and seq == c.irs:
-            send_syn(L, c, now)                    # our SYN-ACK was lost
-        else:
-            send_challenge_ack(L, c, now)
+        send_challenge_ack(L, c, now)
         return
     # fifth: ACK
     if not (flags & TCP_ACK):
@@ -506,10 +516,9 @@ cdef bint data_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, seq_t seq, uin
     """The seventh check: in-order data to the application's queue, the rest to reassembly.
     Consumes m; returns True when new in-order data is readable."""
     cdef seq_t before
-    if c.app_closed:                               # nobody will read it: acknowledge, drop
-        L.iface.mbuf_free(m)
-        c.rcv_nxt = seq + n if seq == c.rcv_nxt else c.rcv_nxt
-        c.ack_pending = True
+    if c.app_closed:                               # nobody will read it: RST says it was
+        L.iface.mbuf_free(m)                       # lost (RFC 1122 §4.2.2.13), where an
+        conn_reset(L, c, 0, now)                   # ACK would say it was delivered
         return False
     if seq != c.rcv_nxt:
         L.stats[TCP_OUT_OF_ORDER_IN] += 1

@@ -103,10 +103,16 @@ cdef class TcpLayer(TcpLayerBase):
             c.schedule_output()
 
     cdef void conn_read(self, TcpConnection c) noexcept:
-        """Reading made room: tell the peer once the window opens usefully."""
+        """Reading made room: a window update goes at once only if the window the peer knows
+        is at most half the largest and the new one at least doubles it (as Linux); else
+        the next ACK carries it, so ACKs stay delayed (RFC 1122 §4.2.3.2, RFC 9293
+        §3.8.6.2.2: the update is owed when the window was closing, not per MSS read)."""
         cdef uint32_t cur = c.rcv_adv - c.rcv_nxt
+        cdef uint32_t most = min(c.rcv.limit, <uint32_t>65535 << c.rcv_wscale)
+        cdef uint32_t new
         if c.state == ESTABLISHED or c.state == FIN_WAIT_1 or c.state == FIN_WAIT_2:
-            if rcv_window(c) > cur:
+            new = rcv_window(c)
+            if new > cur and cur <= most // 2 and new >= 2 * cur:
                 c.ack_pending = True
                 c.schedule_output()
 
@@ -206,6 +212,11 @@ cdef class TcpLayer(TcpLayerBase):
         out["states"] = states
         out["timers_armed"] = self.wheel.count
         return out
+
+    def next_timer_ns(self):
+        """The earliest moment a TCP timer may be due (None: none armed). A virtual clock
+        advances to it to fire timers at their own time; it may be early, never late."""
+        return self.wheel.next_expiry_ns() if self.wheel.count else None
 
     def connection_list(self):
         return list(self.connections.values())

@@ -4,10 +4,13 @@ from libc.stdint cimport uint8_t
 from fastloop.net.wire.tcp cimport TCP_RST, TCP_ACK
 from fastloop.net.tcp.sndbuf cimport sndbuf_free
 from fastloop.net.tcp.rcvbuf cimport rcvbuf_init, rcvbuf_release
-from fastloop.net.tcp.congestion cimport cc_init, CcAlgorithm
+from fastloop.net.tcp.congestion cimport cc_init, cc_on_syn_lost, CcAlgorithm
 from fastloop.net.tcp.output cimport send_segment, ts_offset_for
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
+
+cdef enum:
+    PEER_MSS_MIN = 64          # floor on the MSS a peer announces (Linux: tcp_min_snd_mss 48)
 
 
 cdef uint8_t window_shift(uint32_t bufsize) noexcept:
@@ -51,6 +54,8 @@ cdef void conn_negotiate(TcpLayerBase L, TcpConnection c, const TcpOptions *peer
     """Settle the options from the peer's SYN (we offered all of them on ours, or answer
     only what was offered on a SYN-ACK)."""
     c.peer_mss = peer.mss if peer.mss else 536         # RFC 9293 §3.7.1: 536 when absent
+    if c.peer_mss < PEER_MSS_MIN:                      # a hostile MSS of 1 would make a
+        c.peer_mss = PEER_MSS_MIN                      # segment per byte (and mss - 12 wrap)
     if peer.wscale >= 0:                               # RFC 7323 §2.2: both or neither
         c.rcv_wscale_ok = True
         c.snd_wscale = <uint8_t>peer.wscale
@@ -65,6 +70,8 @@ cdef void conn_negotiate(TcpLayerBase L, TcpConnection c, const TcpOptions *peer
     c.sack_ok = peer.sack_permitted                    # RFC 2018 §2
     c.mss = min(c.peer_mss, c.rcv_mss) - (12 if c.ts_ok else 0)
     cc_init(&c.cc, <CcAlgorithm>L.cc_algorithm, c.mss, now)
+    if c.syn_retries:                                  # RFC 6928 §2, RFC 5681 §3.1: our SYN
+        cc_on_syn_lost(&c.cc)                          # was retransmitted: IW is one segment
 
 
 cdef void _cancel_timers(TcpLayerBase L, TcpConnection c) noexcept:

@@ -132,6 +132,21 @@ cdef class TcpConnection:
         """Bytes written and not yet acknowledged by the peer."""
         return self.snd.len
 
+    def set_keepalive(self, double idle, double interval=75.0, int count=9):
+        """SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT (seconds; idle 0: off):
+        probe after `idle` without a segment from the peer, every `interval`, and give up
+        with ETIMEDOUT after `count` unanswered probes (RFC 1122 §4.2.3.6). Works at any
+        time, also on an established or accepted connection."""
+        self.keepalive_idle_ns = <uint64_t>(idle * 1e9)
+        self.keepalive_interval_ns = <uint64_t>(interval * 1e9)
+        self.keepalive_count = count
+        self.keepalive_probes = 0
+        if self.layer is None or self.state == CLOSED:
+            return
+        self.layer.wheel.cancel(&self.t_keepalive)
+        if self.keepalive_idle_ns and (self.state == ESTABLISHED or self.state == CLOSE_WAIT):
+            self.layer.wheel.arm(&self.t_keepalive, self.last_activity + self.keepalive_idle_ns)
+
     def shutdown(self):
         """Half-close: a FIN after the data already written (SHUT_WR)."""
         self.layer.conn_shutdown(self)
