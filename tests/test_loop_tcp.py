@@ -461,3 +461,28 @@ def test_unclosed_transport_warns_like_asyncio(strict_loop):
         gc.collect()
     assert any(issubclass(w.category, ResourceWarning) and "nclosed" in str(w.message)
                for w in caught), [str(w.message) for w in caught]
+
+
+def test_keepalive_set_through_the_socket_probes_an_idle_connection(strict_loop):
+    """SO_KEEPALIVE + TCP_KEEPIDLE=1 on an established connection: on fastloop the stack's
+    keepalive timer is armed at once (the probes are in its counters); on both loops the
+    connection stays up, since the peer answers the probes."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(EchoServer, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, pr = await loop.create_connection(Recorder, LOCAL, port)
+        sock = tr.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        await asyncio.sleep(2.5)
+        tr.write(b"alive")
+        await _until(lambda: bytes(pr.data) == b"alive")
+        tr.close()
+        await pr.lost
+        server.close()
+        await server.wait_closed()
+    strict_loop.run(main())
+    if strict_loop.stack is not None:
+        assert strict_loop.tcp_counters()["keepalive_probes"] >= 1

@@ -14,7 +14,6 @@ import socket
 KEEPIDLE_DEFAULT = 7200
 KEEPINTVL_DEFAULT = 75
 KEEPCNT_DEFAULT = 9
-NS = 1_000_000_000
 
 
 class _UserspaceSocketBase:
@@ -44,6 +43,7 @@ class UserspaceSocket(_UserspaceSocketBase):
         self._keepalive = False
         self._keepidle = KEEPIDLE_DEFAULT
         self._keepintvl = KEEPINTVL_DEFAULT
+        self._keepcnt = KEEPCNT_DEFAULT
 
     def __repr__(self):
         l, r = self._conn.local, self._conn.remote
@@ -56,9 +56,8 @@ class UserspaceSocket(_UserspaceSocketBase):
         return self._conn.remote
 
     def _apply_keepalive(self):
-        c = self._conn
-        c.keepalive_interval_ns = self._keepintvl * NS
-        c.keepalive_idle_ns = self._keepidle * NS if self._keepalive else 0
+        self._conn.set_keepalive(self._keepidle if self._keepalive else 0,
+                                 self._keepintvl, self._keepcnt)
 
     def setsockopt(self, level, optname, value, optlen=None):
         v = int.from_bytes(value, "little") if isinstance(value, (bytes, bytearray)) else int(value)
@@ -75,7 +74,8 @@ class UserspaceSocket(_UserspaceSocketBase):
             self._keepintvl = max(1, v)
             self._apply_keepalive()
         elif level == socket.IPPROTO_TCP and optname == getattr(socket, "TCP_KEEPCNT", -1):
-            c.keepalive_count = max(1, v)
+            self._keepcnt = max(1, v)
+            self._apply_keepalive()
         elif level == socket.SOL_SOCKET and optname in (socket.SO_REUSEADDR, socket.SO_SNDBUF,
                                                         socket.SO_RCVBUF, socket.SO_LINGER):
             pass          # accepted and ignored: the stack's buffers are set in StackConfig
@@ -93,7 +93,7 @@ class UserspaceSocket(_UserspaceSocketBase):
         if level == socket.IPPROTO_TCP and optname == getattr(socket, "TCP_KEEPINTVL", -1):
             return self._keepintvl
         if level == socket.IPPROTO_TCP and optname == getattr(socket, "TCP_KEEPCNT", -1):
-            return c.keepalive_count or KEEPCNT_DEFAULT
+            return self._keepcnt
         if level == socket.SOL_SOCKET and optname == socket.SO_TYPE:
             return socket.SOCK_STREAM
         if level == socket.SOL_SOCKET and optname == socket.SO_ERROR:
