@@ -292,6 +292,7 @@ class Loop(asyncio.SelectorEventLoop):
         if ssl_shutdown_timeout is not None and ssl is None:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
         lsock = self._fl_bind(None if host in routing.WILDCARDS else host, int(port or 0))
+        lsock.reuse_port = bool(reuse_port)         # what getsockopt() answers, as asyncio's
         server = base_events.Server(self, [lsock], protocol_factory, ssl, backlog,
                                     ssl_handshake_timeout, ssl_shutdown_timeout)
         if start_serving:
