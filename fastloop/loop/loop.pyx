@@ -226,10 +226,25 @@ class Loop(asyncio.SelectorEventLoop):
             raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
         if ssl_shutdown_timeout is not None and not ssl:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        if local_addr is not None:
+            local_addr = await self._fl_local_addr(local_addr)
         conn, sink = await self._fl_connect(addr, int(port), local_addr)
         return await self._fl_make_transport(conn, sink, protocol_factory(), ssl,
                                              server_hostname, ssl_handshake_timeout,
                                              ssl_shutdown_timeout)
+
+    async def _fl_local_addr(self, local_addr):
+        """local_addr as an IPv4 (host, port): a name is resolved, as asyncio does, and one
+        with no IPv4 address is asyncio's OSError."""
+        lhost, lport = local_addr
+        if not lhost or routing._ipv4(lhost) is not None:
+            return local_addr
+        infos = await self.getaddrinfo(lhost, lport, family=socket.AF_INET,
+                                       type=socket.SOCK_STREAM)
+        for fam, *_, sockaddr in infos:
+            if fam == socket.AF_INET:
+                return sockaddr[0], sockaddr[1]
+        raise OSError(f"no matching local address with family={socket.AF_INET} found")
 
     async def _fl_connect(self, addr, port, local_addr):
         stack = self.stack
