@@ -291,10 +291,16 @@ class Loop(asyncio.SelectorEventLoop):
                             backlog=100, ssl=None, reuse_address=None, reuse_port=None,
                             ssl_handshake_timeout=None, ssl_shutdown_timeout=None,
                             start_serving=True, **kw):
-        if (sock is not None or self._fl_config is None
-                or family not in (socket.AF_UNSPEC, socket.AF_INET)
-                or not isinstance(host, (str, type(None)))
-                or not routing.listen_goes_to_stack(self._fl_config, host)):
+        stack_host = False                          # False: the kernel's; else where to bind
+        if (sock is None and self._fl_config is not None
+                and family in (socket.AF_UNSPEC, socket.AF_INET)):
+            if host in routing.WILDCARDS:
+                stack_host = None
+            elif isinstance(host, str) and routing._ipv4(host) is None:
+                stack_host = await self._fl_listen_name(host, port, flags)
+            elif routing.listen_goes_to_stack(self._fl_config, host):
+                stack_host = host
+        if stack_host is False:
             return await super().create_server(
                 protocol_factory, host, port, family=family, flags=flags, sock=sock,
                 backlog=backlog, ssl=ssl, reuse_address=reuse_address, reuse_port=reuse_port,
@@ -306,7 +312,7 @@ class Loop(asyncio.SelectorEventLoop):
             raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
         if ssl_shutdown_timeout is not None and ssl is None:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
-        lsock = self._fl_bind(None if host in routing.WILDCARDS else host, int(port or 0))
+        lsock = self._fl_bind(stack_host, int(port or 0))
         lsock.reuse_port = bool(reuse_port)         # what getsockopt() answers, as asyncio's
         server = base_events.Server(self, [lsock], protocol_factory, ssl, backlog,
                                     ssl_handshake_timeout, ssl_shutdown_timeout)
@@ -314,6 +320,21 @@ class Loop(asyncio.SelectorEventLoop):
             server._start_serving()
             await tasks.sleep(0)                    # as asyncio: let the server start
         return server
+
+    async def _fl_listen_name(self, host, port, flags):
+        """A host name listens where its IPv4 address routes, as create_connection resolves
+        one: start_server(cb, 'localhost') and open_connection('localhost') must meet.
+        The address to bind on the stack, or False: the kernel's (which reports errors)."""
+        try:
+            infos = await self.getaddrinfo(host, port, family=socket.AF_INET,
+                                           type=socket.SOCK_STREAM, flags=flags)
+        except OSError:
+            return False
+        for fam, *_, sockaddr in infos:
+            if fam == socket.AF_INET and routing.listen_goes_to_stack(self._fl_config,
+                                                                      sockaddr[0]):
+                return sockaddr[0]
+        return False
 
     def _fl_bind(self, host, int port):
         """Reserve a userspace TCP port (EADDRINUSE as bind(2) would say it)."""
