@@ -19,7 +19,9 @@ fastloop Loop over the same selector instead. Test ids stay CPython's, so the ou
 test is compared with the baseline's per id (tests/test_asyncio_conformance.py does).
 
 Output: one JSON line per test, written as it finishes (a hang leaves the started one last):
-{"id":..., "outcome": "pass|fail|error|skip|xfail|xpass", "detail": ..., "leaked_mbufs": n}.
+{"id":..., "outcome": "pass|fail|error|skip|xfail|xpass", "detail": ..., "leaked_mbufs": n,
+"stack_tcp_opens": n, "stack_tcp_bytes": n} (the last two: TCP connections the test's loops
+opened on the userspace stack, and the bytes they received).
 """
 from __future__ import annotations
 
@@ -82,7 +84,9 @@ class LoopFactory:
         self.pid = os.getpid()
         self.eal = eal_init()
         self._loops = itertools.count()
-        self.loop_class = _make_loop_class()
+        self.loop_class = _make_loop_class(self)
+        self.tcp_opens = 0          # userspace TCP connections opened by every closed loop
+        self.tcp_bytes = 0          # and the bytes they carried (in)
 
     def __call__(self, selector=None):
         from fastloop.config import StackConfig
@@ -106,7 +110,7 @@ class LoopFactory:
         return self.loop_class(stack, peer, selector)
 
 
-def _make_loop_class():
+def _make_loop_class(factory):
     from fastloop.loop.loop import Loop
 
     class ConformanceLoop(Loop):
@@ -121,6 +125,9 @@ def _make_loop_class():
             if self.is_closed() and self._conf_devices is not None:
                 stack, peer = self._conf_devices
                 self._conf_devices = None
+                tcp = stack.counters()["tcp"]
+                factory.tcp_opens += tcp["active_opens"] + tcp["passive_opens"]
+                factory.tcp_bytes += tcp["bytes_in"]
                 stack.close()
                 peer.close()
 
@@ -164,10 +171,11 @@ def iter_tests(suite):
 class LineResult(unittest.TextTestResult):
     """Writes one JSON line per test; counts the mbufs a test left in use."""
 
-    def __init__(self, out, eal, timeout, *a, **kw):
+    def __init__(self, out, factory, timeout, *a, **kw):
         super().__init__(*a, **kw)
         self.out = out
-        self.eal = eal
+        self.factory = factory
+        self.eal = factory.eal if factory is not None else None
         self.timeout = timeout
         self.outcome = self.detail = self.pending = None
 
@@ -181,6 +189,11 @@ class LineResult(unittest.TextTestResult):
         faulthandler.dump_traceback_later(self.timeout, exit=True)   # a hang: stacks, exit
         self.t0 = time.monotonic()
         self.in_use0 = self._in_use()
+        self.tcp0 = self._tcp()
+
+    def _tcp(self):
+        f = self.factory
+        return (f.tcp_opens, f.tcp_bytes) if f is not None else (0, 0)
 
     def _set(self, outcome, err=None, text=None):
         if self.outcome in ("fail", "error"):   # a failure in tearDown after a pass, etc.
@@ -230,6 +243,9 @@ class LineResult(unittest.TextTestResult):
             if self._in_use() != self.in_use0:
                 gc.collect()                      # a loop dropped unclosed frees its stack
             rec["leaked_mbufs"] = self._in_use() - self.in_use0
+            opens, nbytes = self._tcp()          # what crossed the userspace stack
+            rec["stack_tcp_opens"] = opens - self.tcp0[0]
+            rec["stack_tcp_bytes"] = nbytes - self.tcp0[1]
             self.out.write(json.dumps(rec) + "\n")
             self.out.flush()
 
@@ -248,10 +264,8 @@ def main(argv=None):
 
     modnames = args.modules.split(",") if args.modules else list(MODULES)
     factory = None
-    eal = None
     if args.mode != "stdlib":
         factory = LoopFactory(args.mode)
-        eal = factory.eal
         install(factory)
     suite = unittest.TestSuite()
     for name in modnames:
@@ -270,7 +284,7 @@ def main(argv=None):
     stream = sys.stderr
     runner = unittest.TextTestRunner(
         stream=stream, verbosity=2 if args.verbose else 0,
-        resultclass=lambda *a, **kw: LineResult(out, eal, args.timeout, *a, **kw))
+        resultclass=lambda *a, **kw: LineResult(out, factory, args.timeout, *a, **kw))
     faulthandler.enable()
     result = runner.run(suite)
     result.flush()

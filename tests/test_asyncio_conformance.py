@@ -100,6 +100,30 @@ def test_exclusions_are_current(runs, mode):
                    for t in hits), f"excluded {key} passes on fastloop ({mode}) now"
 
 
+# The CPython tests whose client and server are both the loop's, on 127.0.0.1 (most others
+# put a kernel socket on one end: sock=, threads, run_test_server), so in stack-loopback mode
+# their bytes cross fastloop's TCP.
+LOOP_TO_LOOP = ("test_events.*EventLoopTests.test_create_server_ssl*",
+                "test_buffered_proto.BufferedProtocolSelectorTests.*create_connection",
+                "test_streams.StreamTests.test_unhandled_exceptions")
+
+
+def test_kernel_routing_keeps_tcp_off_the_stack(runs):
+    crossed = {t: r["stack_tcp_opens"] for t, r in runs["kernel"].items()
+               if r["stack_tcp_opens"]}
+    assert not crossed, f"kernel routing opened userspace TCP connections: {crossed}"
+
+
+def test_stack_loopback_carries_the_loop_to_loop_tests(runs):
+    ours = runs["stack-loopback"]
+    for pattern in LOOP_TO_LOOP:
+        hits = [t for t in ours if matches(t, [pattern])]
+        assert hits, pattern
+        for t in hits:
+            assert ours[t]["outcome"] == "pass", t
+            assert ours[t]["stack_tcp_bytes"] > 0, f"{t} did not cross the userspace stack"
+
+
 @pytest.mark.parametrize("mode", FASTLOOP_MODES)
 def test_no_mbuf_left_behind(runs, mode):
     """Every loop closes its stack: no test leaves mbufs in use in the runner's mempool."""
