@@ -37,17 +37,19 @@ def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("conformance")
     procs = {}
     for mode in ("stdlib",) + FASTLOOP_MODES:
-        procs[mode] = subprocess.Popen(
-            [sys.executable, RUNNER, "--mode", mode, "--json", str(out / f"{mode}.jsonl")],
-            stdout=subprocess.DEVNULL, stderr=open(out / f"{mode}.log", "w"), cwd=str(out))
+        with open(out / f"{mode}.log", "w") as log:
+            procs[mode] = subprocess.Popen(
+                [sys.executable, RUNNER, "--mode", mode, "--json", str(out / f"{mode}.jsonl")],
+                stdout=subprocess.DEVNULL, stderr=log, cwd=str(out))
     results = {}
-    for mode, proc in procs.items():
-        try:
-            rc = proc.wait(timeout=RUN_TIMEOUT)
-        finally:
+    try:
+        rcs = {mode: proc.wait(timeout=RUN_TIMEOUT) for mode, proc in procs.items()}
+    finally:
+        for proc in procs.values():          # ours, by their own handles
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+    for mode, rc in rcs.items():
         log = (out / f"{mode}.log").read_text()
         assert rc == 0, f"the {mode} runner ended with {rc} (a hang dumps stacks):\n{log[-4000:]}"
         results[mode] = _load(out / f"{mode}.jsonl")
