@@ -21,6 +21,7 @@ MEMPOOL_CACHE = 256
 
 cdef Eal _eal = None               # the per-process EAL (allowed: see ARCHITECTURE.md)
 cdef object _eal_error = None      # EAL cannot be retried after a failed rte_eal_init
+cdef object _eal_pid = None        # the process that started it: a fork() child must not use it
 
 
 class EalError(OSError):
@@ -107,8 +108,9 @@ def eal_args_for(unsigned mempool_size, extra=(), str file_prefix=None, pci=()):
 def eal_init(unsigned mempool_size=DEFAULT_MEMPOOL_SIZE, extra_args=(), str file_prefix=None,
              pci=()):
     """Bring EAL up once for this process (later calls return the same Eal)."""
-    global _eal, _eal_error
+    global _eal, _eal_error, _eal_pid
     if _eal is not None:
+        _check_not_forked()
         return _eal
     if _eal_error is not None:
         raise _eal_error
@@ -142,18 +144,31 @@ def eal_init(unsigned mempool_size=DEFAULT_MEMPOOL_SIZE, extra_args=(), str file
                            "lower mempool_size or raise -m in FASTLOOP_EAL_ARGS")
     eal.mempool = pool
     _eal = eal
+    _eal_pid = os.getpid()
     atexit.register(_shutdown)
     return eal
 
 
+def _check_not_forked():
+    """A fork() child shares the parent's DPDK memory (rings, mempool, device tables) but not
+    its lcore state: using it there corrupts the parent's (DPDK supports no fork after
+    rte_eal_init). Raise instead: a loop made in a child works on the kernel until
+    something routes to the userspace stack, which then fails with this error."""
+    if _eal_pid != os.getpid():
+        raise EalError(1, f"EAL was started by process {_eal_pid}; a forked child "
+                          f"({os.getpid()}) cannot use it")
+
+
 def current_eal():
-    """The process's Eal, or None before the first stack."""
+    """The process's Eal, or None before the first stack (and in a forked child)."""
+    if _eal is not None and _eal_pid != os.getpid():
+        return None
     return _eal
 
 
 def _shutdown():
     """At exit: close every device still open (removing taps), then EAL and its files."""
-    if _eal is None:
+    if _eal is None or _eal_pid != os.getpid():     # a forked child: the parent's to close
         return
     for dev in list(_eal.devices):
         try:

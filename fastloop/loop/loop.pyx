@@ -269,10 +269,25 @@ class Loop(asyncio.SelectorEventLoop):
             raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
         if ssl_shutdown_timeout is not None and not ssl:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        if local_addr is not None:
+            local_addr = await self._fl_local_addr(local_addr)
         conn, sink = await self._fl_connect(addr, int(port), local_addr)
         return await self._fl_make_transport(conn, sink, protocol_factory(), ssl,
                                              server_hostname, ssl_handshake_timeout,
                                              ssl_shutdown_timeout)
+
+    async def _fl_local_addr(self, local_addr):
+        """local_addr as an IPv4 (host, port): a name is resolved, as asyncio does, and one
+        with no IPv4 address is asyncio's OSError."""
+        lhost, lport = local_addr
+        if not lhost or routing._ipv4(lhost) is not None:
+            return local_addr
+        infos = await self.getaddrinfo(lhost, lport, family=socket.AF_INET,
+                                       type=socket.SOCK_STREAM)
+        for fam, *_, sockaddr in infos:
+            if fam == socket.AF_INET:
+                return sockaddr[0], sockaddr[1]
+        raise OSError(f"no matching local address with family={socket.AF_INET} found")
 
     async def _fl_connect(self, addr, port, local_addr):
         stack = self.stack
@@ -319,10 +334,16 @@ class Loop(asyncio.SelectorEventLoop):
                             backlog=100, ssl=None, reuse_address=None, reuse_port=None,
                             ssl_handshake_timeout=None, ssl_shutdown_timeout=None,
                             start_serving=True, **kw):
-        if (sock is not None or self._fl_config is None
-                or family not in (socket.AF_UNSPEC, socket.AF_INET)
-                or not isinstance(host, (str, type(None)))
-                or not routing.listen_goes_to_stack(self._fl_config, host)):
+        stack_host = False                          # False: the kernel's; else where to bind
+        if (sock is None and self._fl_config is not None
+                and family in (socket.AF_UNSPEC, socket.AF_INET)):
+            if host in routing.WILDCARDS:
+                stack_host = None
+            elif isinstance(host, str) and routing._ipv4(host) is None:
+                stack_host = await self._fl_listen_name(host, port, flags)
+            elif routing.listen_goes_to_stack(self._fl_config, host):
+                stack_host = host
+        if stack_host is False:
             return await super().create_server(
                 protocol_factory, host, port, family=family, flags=flags, sock=sock,
                 backlog=backlog, ssl=ssl, reuse_address=reuse_address, reuse_port=reuse_port,
@@ -334,13 +355,29 @@ class Loop(asyncio.SelectorEventLoop):
             raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
         if ssl_shutdown_timeout is not None and ssl is None:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
-        lsock = self._fl_bind(None if host in routing.WILDCARDS else host, int(port or 0))
+        lsock = self._fl_bind(stack_host, int(port or 0))
+        lsock.reuse_port = bool(reuse_port)         # what getsockopt() answers, as asyncio's
         server = base_events.Server(self, [lsock], protocol_factory, ssl, backlog,
                                     ssl_handshake_timeout, ssl_shutdown_timeout)
         if start_serving:
             server._start_serving()
             await tasks.sleep(0)                    # as asyncio: let the server start
         return server
+
+    async def _fl_listen_name(self, host, port, flags):
+        """A host name listens where its IPv4 address routes, as create_connection resolves
+        one: start_server(cb, 'localhost') and open_connection('localhost') must meet.
+        The address to bind on the stack, or False: the kernel's (which reports errors)."""
+        try:
+            infos = await self.getaddrinfo(host, port, family=socket.AF_INET,
+                                           type=socket.SOCK_STREAM, flags=flags)
+        except OSError:
+            return False
+        for fam, *_, sockaddr in infos:
+            if fam == socket.AF_INET and routing.listen_goes_to_stack(self._fl_config,
+                                                                      sockaddr[0]):
+                return sockaddr[0]
+        return False
 
     def _fl_bind(self, host, int port):
         """Reserve a userspace TCP port (EADDRINUSE as bind(2) would say it)."""

@@ -115,6 +115,7 @@ class UserspaceListenSocket(_UserspaceSocketBase):
         self.listener = None
         self.backlog = 100
         self.closed = False
+        self.reuse_port = False           # create_server(reuse_port=): reported, not needed
 
     def __repr__(self):
         return f"<fastloop.UserspaceListenSocket {self.getsockname()} listening={self.listener is not None}>"
@@ -136,6 +137,10 @@ class UserspaceListenSocket(_UserspaceSocketBase):
             return socket.SOCK_STREAM
         if level == socket.SOL_SOCKET and optname == socket.SO_ACCEPTCONN:
             return int(self.listener is not None)
+        if level == socket.SOL_SOCKET and optname == socket.SO_REUSEADDR:
+            return 1                      # asyncio sets it on every POSIX server socket
+        if level == socket.SOL_SOCKET and optname == getattr(socket, "SO_REUSEPORT", -1):
+            return int(self.reuse_port)
         raise self._unsupported(level, optname)
 
     def close(self):
