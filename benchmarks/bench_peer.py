@@ -55,7 +55,8 @@ def make_loop(args):
     if args.loop == "fastloop":
         import fastloop
         cfg = fastloop.StackConfig(iface=args.iface, address=args.address,
-                                   tap_peer=args.tap_peer or None, idle="busy-poll")
+                                   tap_peer=args.tap_peer or None, idle="busy-poll",
+                                   pcap=os.environ.get("FASTLOOP_PCAP") or None)
         return fastloop.new_event_loop(stack=cfg)
     if args.loop == "uvloop":
         import uvloop
