@@ -316,6 +316,7 @@ class BulkClient(asyncio.Protocol):
             if not getattr(self, "eof_sent", False):
                 self.eof_sent = True
                 self.t.write_eof()
+                self.tcp_info = tcp_info(self.t)
 
     def pause_writing(self):
         self.paused = True
@@ -361,7 +362,24 @@ async def bulk_client(args, loop, w):
     w.count = 1
     secs = (w.t1 - w.t0) / 1e9
     return {"bytes": args.total, "crc32": crc, "gbit_per_s": args.total * 8 / secs / 1e9,
-            "mib_per_s": args.total / secs / (1 << 20)}
+            "mib_per_s": args.total / secs / (1 << 20),
+            "client_tcp_info_at_eof": getattr(t.get_protocol(), "tcp_info", None),
+            "client_tcp_counters": tcp_counters(loop)}
+
+
+def tcp_info(transport):
+    """fastloop: the connection's TCP_INFO-like dict (cwnd, ssthresh, srtt...); else None."""
+    conn = getattr(transport.get_extra_info("socket"), "_conn", None)
+    if conn is None or not hasattr(conn, "info"):
+        return None
+    return {k: v for k, v in conn.info().items() if isinstance(v, (int, float, str, bool))}
+
+
+def tcp_counters(loop):
+    if not hasattr(loop, "stack") or getattr(loop, "_fl_config", None) is None:
+        return None
+    tcp = loop.stack.counters().get("tcp")
+    return {k: v for k, v in tcp.items() if isinstance(v, int) and v} if isinstance(tcp, dict) else None
 
 
 class ConnClient(asyncio.Protocol):
