@@ -51,6 +51,17 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK     # utime, stime (fields 14, 15)
 
 
+def runq_wait_s(pid):
+    """Seconds the main thread of `pid` has been runnable but waiting for a CPU (the second
+    field of /proc/<pid>/schedstat): on a shared machine, the time another process had our
+    core. None where the kernel has no schedstat."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def make_loop(args):
     if args.loop == "fastloop":
         import fastloop
@@ -178,9 +189,11 @@ class Window:
         self.bad = 0
         self.errors = []
         self.cpu0 = self.cpu1 = None
+        self.wait0 = self.wait1 = (None, None)
         self.t0 = self.t1 = None
 
     def start(self):
+        self.wait0 = self._waits()
         self.cpu0 = proc_cpu_s(self.args.server_pid) if self.args.server_pid else None
         self.t0 = time.perf_counter_ns()
         self.recording = True
@@ -188,8 +201,18 @@ class Window:
     def stop(self):
         self.t1 = time.perf_counter_ns()
         self.cpu1 = proc_cpu_s(self.args.server_pid) if self.args.server_pid else None
+        self.wait1 = self._waits()
         self.recording = False
         self.done = True
+
+    def _waits(self):
+        return (runq_wait_s(self.args.server_pid) if self.args.server_pid else None,
+                runq_wait_s(os.getpid()))
+
+    def runq_waits(self):
+        """(server, client) seconds spent waiting for a CPU during the window."""
+        return tuple(None if a is None or b is None else b - a
+                     for a, b in zip(self.wait0, self.wait1))
 
     def schedule(self, loop, finished):
         loop.call_later(self.args.warmup, self.start)
@@ -206,13 +229,15 @@ class Window:
         def pct(p):
             return lat[min(len(lat) - 1, int(p / 100 * len(lat)))] / 1e3 if lat else None
         cpu = None if self.cpu0 is None else self.cpu1 - self.cpu0
+        srv_wait, cli_wait = self.runq_waits()
         r = {"ok": self.bad == 0 and not self.errors and self.count > 0,
              "requests": self.count, "seconds": secs, "req_per_s": self.count / secs,
              "p50_us": pct(50), "p99_us": pct(99), "p999_us": pct(99.9),
              "max_us": lat[-1] / 1e3 if lat else None, "bad_replies": self.bad,
              "errors": self.errors[:5], "server_cpu_s": cpu,
              "server_cpu_us_per_req": (cpu / self.count * 1e6
-                                       if cpu is not None and self.count else None)}
+                                       if cpu is not None and self.count else None),
+             "server_runq_wait_s": srv_wait, "client_runq_wait_s": cli_wait}
         r.update(extra)
         return r
 

@@ -132,8 +132,21 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / clk
 
 
+NICE = []          # ["nice", "-n", N] with --nice: the same for every process of every pair
+
+
+def runq_wait_s(pid):
+    """Seconds pid's main thread waited for a CPU (/proc/<pid>/schedstat, second field)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _peer(role, cpu, loop, kind, **kw):
-    argv = l3._pin(cpu) + [sys.executable, str(PEER), role, "--loop", loop, "--kind", kind]
+    argv = NICE + l3._pin(cpu) + [sys.executable, str(PEER), role, "--loop", loop,
+                                  "--kind", kind]
     for k, v in kw.items():
         if v is not None:
             argv += [f"--{k.replace('_', '-')}", str(v)]
@@ -236,15 +249,16 @@ def run_http(loop, opts, names):
             status, body = http_get(url)
             if status != 200 or body != HELLO:
                 raise BenchError(f"GET {url} from {loop}: {status} {body!r}")
-        argv = l3._pin(opts.client_cpu) + ["wrk", "-t1", f"-c{opts.http_conns}",
+        argv = NICE + l3._pin(opts.client_cpu) + ["wrk", "-t1", f"-c{opts.http_conns}",
                                            f"-d{opts.wrk_seconds}s", "--latency", "-s", str(lua),
                                            url]
-        cpu0 = proc_cpu_s(srv.pid)
+        cpu0, rq0 = proc_cpu_s(srv.pid), runq_wait_s(srv.pid)
         t0 = time.monotonic()
         wrk = subprocess.run(argv, capture_output=True, text=True,
                              timeout=opts.wrk_seconds + 60)
         wall = time.monotonic() - t0
         cpu = proc_cpu_s(srv.pid) - cpu0
+        rq1 = runq_wait_s(srv.pid)
         line = next((l for l in wrk.stdout.splitlines() if l.startswith("WRKJSON ")), None)
         if wrk.returncode != 0 or line is None:
             raise BenchError(f"wrk against {loop}: rc {wrk.returncode}\n{wrk.stdout}\n{wrk.stderr}")
@@ -259,6 +273,8 @@ def run_http(loop, opts, names):
                   "server_cpu_s": cpu, "server_cpu_us_per_req": cpu / max(1, w["requests"]) * 1e6,
                   "wall_s": wall, "loop": loop, "kind": "http", "conns": opts.http_conns,
                   "server": {"pid": srv.pid}, "tap": tap,
+                  "server_runq_wait_s": None if rq0 is None or rq1 is None else rq1 - rq0,
+                  "client_runq_wait_s": None,
                   "wrk_requests_per_s_line": next((l.split()[-1] for l in wrk.stdout.splitlines()
                                                    if l.startswith("Requests/sec")), None)}
         srv.stop()
@@ -275,13 +291,18 @@ def run_http(loop, opts, names):
 
 
 # ---- summary --------------------------------------------------------------------------------
-METRICS = ("req_per_s", "p50_us", "p99_us", "p999_us", "server_cpu_us_per_req", "gbit_per_s")
+METRICS = ("req_per_s", "p50_us", "p99_us", "p999_us", "server_cpu_us_per_req", "gbit_per_s",
+           "server_runq_pct", "client_runq_pct")
 
 
 def summarize(runs):
     out = {}
     for r in runs:
-        out.setdefault(r["case"], {}).setdefault(r["loop"], []).append(r["result"])
+        x = r["result"]
+        for side in ("server", "client"):       # % of the window spent waiting for a CPU
+            w = x.get(f"{side}_runq_wait_s")
+            x[f"{side}_runq_pct"] = None if w is None else 100 * w / x["seconds"]
+        out.setdefault(r["case"], {}).setdefault(r["loop"], []).append(x)
     summary = {}
     for cid, by_loop in out.items():
         s = {}
@@ -301,7 +322,7 @@ def summarize(runs):
                     met = ratio >= bound if op == ">=" else ratio <= bound
                     checks.append({"metric": metric, "ratio": ratio, "target": f"{op} {bound}x",
                                    "met": met})
-            s["ratio"] = {m: f[m] / u[m] for m in METRICS if f.get(m) and u.get(m)}
+            s["ratio"] = {m: f[m] / u[m] for m in METRICS[:6] if f.get(m) and u.get(m)}
         s["targets"] = checks
         s["section"], s["kind"], s["size"], s["conns"] = (case["section"], case["kind"],
                                                           case["size"], case["conns"])
@@ -333,7 +354,14 @@ def markdown(summary, meta):
              "asyncio sleep in epoll, so its server CPU per request is about its wall time per "
              "request; compare CPU per request beside the rates. fastloop's pairs run over "
              "net_memif between two processes (http: net_tap from the kernel's wrk); uvloop's "
-             "and asyncio's over kernel loopback.", ""]
+             "and asyncio's over kernel loopback.", "",
+             "*Waiting for a CPU*: the share of the timed window the server's (client's) main "
+             "thread was runnable but not running (/proc/<pid>/schedstat), i.e. other work had "
+             "its core. A busy-polling pair only makes progress while both of its processes are "
+             "on a CPU, and the kernel acknowledges and buffers for a descheduled uvloop process "
+             "but nothing does for a descheduled userspace stack; figures with large waits "
+             "measure the machine's other load more than the loops." + (
+                 f" Every process ran at nice {meta['nice']}." if meta.get("nice") else ""), ""]
     for section in SECTION_TITLES:
         cids = [c for c, s in summary.items() if s["section"] == section]
         if not cids:
@@ -342,8 +370,9 @@ def markdown(summary, meta):
         lines += [f"### {SECTION_TITLES[section]}", "",
                   "| case | loop | " + ("Gbit/s | " if bulk else
                                         "req/s | p50 µs | p99 µs | p99.9 µs | ")
-                  + "server CPU µs/req | fastloop/uvloop | target met? |",
-                  "|---|---|---|" + ("" if bulk else "---|---|---|") + "---|---|---|"]
+                  + "server CPU µs/req | waiting for a CPU: server / client | "
+                    "fastloop/uvloop | target met? |",
+                  "|---|---|---|" + ("" if bulk else "---|---|---|") + "---|---|---|---|"]
         for cid in cids:
             s = summary[cid]
             for loop in LOOPS:
@@ -363,8 +392,10 @@ def markdown(summary, meta):
                     verdict = "; ".join(
                         f"{'yes' if t['met'] else '**no**'} ({t['metric'].split('_')[0]} "
                         f"{t['ratio']:.2f}x, target {t['target']})" for t in s["targets"]) or "—"
+                rq = " / ".join("—" if v[k] is None else f"{v[k]:.0f}%"
+                                for k in ("server_runq_pct", "client_runq_pct"))
                 lines.append(f"| {cid} | {loop} | " + " | ".join(cells) +
-                             f" | {cpu} | {ratio} | {verdict} |")
+                             f" | {cpu} | {rq} | {ratio} | {verdict} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -460,6 +491,9 @@ def build_args(argv):
     ap.add_argument("--server-cpu", type=int, default=1)
     ap.add_argument("--client-cpu", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run every server, client and wrk at this nice level (e.g. -10 on a "
+                         "machine shared with other work; the same for every loop)")
     a = ap.parse_args(argv)
     q = a.quick
     for name, full, quick in (("repeat", 3, 1), ("seconds", 2.0, 0.5), ("warmup", 0.3, 0.2),
@@ -488,6 +522,8 @@ def main(argv=None):
                  "--inplace")
     if any(c[1] == "http" for c in a.case_list) and not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk): it drives the http case")
+    if a.nice:
+        NICE[:] = ["nice", "-n", str(a.nice)]
     names = Names()
     runs = []
     plan = [(rep, ci, c) for rep in range(a.repeat) for ci, c in enumerate(a.case_list)]
@@ -532,7 +568,8 @@ def main(argv=None):
             "seconds": a.seconds, "warmup": a.warmup, "wrk_seconds": a.wrk_seconds,
             "bulk_bytes": a.bulk_bytes, "server_cpu": a.server_cpu, "client_cpu": a.client_cpu,
             "loadavg_before": load, "loadavg_after": os.getloadavg()[0],
-            "elapsed_s": time.monotonic() - t_start, "fastloop_idle": "busy-poll"}
+            "elapsed_s": time.monotonic() - t_start, "fastloop_idle": "busy-poll",
+            "nice": a.nice}
     md = markdown(summary, meta)
     if failures:
         md += "\n**Failed runs:**\n\n" + "\n".join(
