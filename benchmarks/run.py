@@ -132,7 +132,6 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / clk
 
 
-NICE = []          # ["nice", "-n", N] with --nice: the same for every process of every pair
 
 
 def runq_wait_s(pid):
@@ -144,9 +143,36 @@ def runq_wait_s(pid):
         return None
 
 
+class Priority:
+    """--nice N for every child (the same for every loop). With autogroup scheduling
+    (/proc/sys/kernel/sched_autogroup_enabled) a nice value only ranks a process within its
+    session, and sessions share a CPU fairly; so each child gets its own session (setsid) and
+    that session's autogroup the nice value too."""
+    nice = 0
+
+    @classmethod
+    def preexec(cls):
+        if not cls.nice:
+            return None
+        n = cls.nice
+
+        def setup():                                  # in the child, before exec
+            os.setsid()
+            try:
+                with open("/proc/self/autogroup", "w") as f:
+                    f.write(str(n))
+            except OSError:
+                pass                                  # no autogroup: the nice value is enough
+            os.setpriority(os.PRIO_PROCESS, 0, n)
+        return setup
+
+
+def _proc(name, argv):
+    return l3.Proc(name, argv, env=l3._env(), preexec_fn=Priority.preexec())
+
+
 def _peer(role, cpu, loop, kind, **kw):
-    argv = NICE + l3._pin(cpu) + [sys.executable, str(PEER), role, "--loop", loop,
-                                  "--kind", kind]
+    argv = l3._pin(cpu) + [sys.executable, str(PEER), role, "--loop", loop, "--kind", kind]
     for k, v in kw.items():
         if v is not None:
             argv += [f"--{k.replace('_', '-')}", str(v)]
@@ -187,14 +213,14 @@ def run_pair(case, loop, opts, workdir, names, tag):
             cargs = dict(iface=iface % "client", address=f"{net}.2/24", tap_peer="")
         else:
             host, sargs, cargs = "127.0.0.1", {}, {}
-        srv = l3.Proc(f"{loop}-server", _peer("server", opts.server_cpu, loop, kind, host=host,
-                                             port=port, **sargs), env=l3._env())
+        srv = _proc(f"{loop}-server", _peer("server", opts.server_cpu, loop, kind, host=host,
+                                            port=port, **sargs))
         _json(srv, "ready", READY_TIMEOUT, "ready line")
         total = opts.bulk_bytes if kind == "bulk" else None
-        cli = l3.Proc(f"{loop}-client", _peer(
+        cli = _proc(f"{loop}-client", _peer(
             "client", opts.client_cpu, loop, kind, host=host, port=port, size=size,
             conns=conns, seconds=opts.seconds, warmup=opts.warmup, total=total,
-            server_pid=srv.pid, **cargs), env=l3._env())
+            server_pid=srv.pid, **cargs))
         budget = READY_TIMEOUT + opts.warmup + opts.seconds + 60 + (
             (total or 0) / (20 << 20))             # bulk: at least 20 MiB/s
         result = _json(cli, "ok", budget, "result line")
@@ -241,21 +267,20 @@ def run_http(loop, opts, names):
             sargs = dict(iface=f"tap:{tap}", address=f"{net}.2/24", tap_peer=f"{net}.1")
         else:
             host, sargs = "127.0.0.1", {}
-        srv = l3.Proc(f"{loop}-http", _peer("server", opts.server_cpu, loop, "http", host=host,
-                                           port=port, **sargs), env=l3._env())
+        srv = _proc(f"{loop}-http", _peer("server", opts.server_cpu, loop, "http", host=host,
+                                          port=port, **sargs))
         _json(srv, "ready", READY_TIMEOUT, "ready line")
         url = f"http://{host}:{port}/"
         for _ in range(3):                           # warm: ARP, the first connections
             status, body = http_get(url)
             if status != 200 or body != HELLO:
                 raise BenchError(f"GET {url} from {loop}: {status} {body!r}")
-        argv = NICE + l3._pin(opts.client_cpu) + ["wrk", "-t1", f"-c{opts.http_conns}",
-                                           f"-d{opts.wrk_seconds}s", "--latency", "-s", str(lua),
-                                           url]
+        argv = l3._pin(opts.client_cpu) + ["wrk", "-t1", f"-c{opts.http_conns}",
+                                      f"-d{opts.wrk_seconds}s", "--latency", "-s", str(lua), url]
         cpu0, rq0 = proc_cpu_s(srv.pid), runq_wait_s(srv.pid)
         t0 = time.monotonic()
         wrk = subprocess.run(argv, capture_output=True, text=True,
-                             timeout=opts.wrk_seconds + 60)
+                             timeout=opts.wrk_seconds + 60, preexec_fn=Priority.preexec())
         wall = time.monotonic() - t0
         cpu = proc_cpu_s(srv.pid) - cpu0
         rq1 = runq_wait_s(srv.pid)
@@ -361,7 +386,8 @@ def markdown(summary, meta):
              "on a CPU, and the kernel acknowledges and buffers for a descheduled uvloop process "
              "but nothing does for a descheduled userspace stack; figures with large waits "
              "measure the machine's other load more than the loops." + (
-                 f" Every process ran at nice {meta['nice']}." if meta.get("nice") else ""), ""]
+                 f" Every server, client and wrk ran at nice {meta['nice']}, each in its own session "
+                 "(autogroup) at that nice too." if meta.get("nice") else ""), ""]
     for section in SECTION_TITLES:
         cids = [c for c, s in summary.items() if s["section"] == section]
         if not cids:
@@ -522,8 +548,7 @@ def main(argv=None):
                  "--inplace")
     if any(c[1] == "http" for c in a.case_list) and not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk): it drives the http case")
-    if a.nice:
-        NICE[:] = ["nice", "-n", str(a.nice)]
+    Priority.nice = a.nice
     names = Names()
     runs = []
     plan = [(rep, ci, c) for rep in range(a.repeat) for ci, c in enumerate(a.case_list)]
