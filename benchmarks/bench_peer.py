@@ -369,8 +369,8 @@ async def bulk_client(args, loop, w):
         crc = zlib.crc32(chunk, crc)
         n += len(chunk)
     done = loop.create_future()
-    t, _ = await loop.create_connection(lambda: BulkClient(args.total, block, done),
-                                        args.host, args.port)
+    t, proto = await loop.create_connection(lambda: BulkClient(args.total, block, done),
+                                            args.host, args.port)
     # the window is the transfer itself: from the first write (made in connection_made,
     # just after this timestamp is already past) to the server's answer
     w.start()
@@ -388,7 +388,7 @@ async def bulk_client(args, loop, w):
     secs = (w.t1 - w.t0) / 1e9
     return {"bytes": args.total, "crc32": crc, "gbit_per_s": args.total * 8 / secs / 1e9,
             "mib_per_s": args.total / secs / (1 << 20),
-            "client_tcp_info_at_eof": getattr(t.get_protocol(), "tcp_info", None),
+            "client_tcp_info_at_eof": getattr(proto, "tcp_info", None),
             "client_tcp_counters": tcp_counters(loop)}
 
 
