@@ -89,10 +89,11 @@ def _pin(cpu):
 class Proc:
     """A child process whose stdout/stderr lines are drained by threads into queues."""
 
-    def __init__(self, name, argv, env=None):
+    def __init__(self, name, argv, env=None, preexec_fn=None):
         self.name, self.argv = name, argv
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  stdin=subprocess.DEVNULL, text=True, env=env, cwd=REPO)
+                                  stdin=subprocess.DEVNULL, text=True, env=env, cwd=REPO,
+                                  preexec_fn=preexec_fn)
         self.out, self.err = queue.Queue(), queue.Queue()
         self.out_lines, self.err_lines = [], []
         self._threads = [threading.Thread(target=self._drain, args=(s, q, keep), daemon=True)

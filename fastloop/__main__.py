@@ -1,4 +1,4 @@
-"""`python -m fastloop {doctor,up,demo}`."""
+"""`python -m fastloop {doctor,up,demo,bench}`."""
 from __future__ import annotations
 
 import argparse
@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None,
                       help="stop after this many seconds (default: until Ctrl-C)")
     demo.set_defaults(run=_run_demo)
+
+    sub.add_parser("bench", add_help=False,
+                   help="fastloop beside uvloop and asyncio: echo, streams, aiohttp (wrk), "
+                        "bulk, connections/s; JSON, Markdown and PNG under benchmarks/results "
+                        "(python -m fastloop bench --help)")
     return parser
 
 
@@ -54,9 +59,27 @@ def _run_demo(args) -> int:
     return demo.main(args)
 
 
+def _run_bench(argv) -> int:
+    """benchmarks/run.py lives beside the package, in the source tree, not inside it."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+    if not path.exists():
+        print(f"python -m fastloop bench: {path} not found (it runs from a source checkout)",
+              file=sys.stderr)
+        return 2
+    spec = importlib.util.spec_from_file_location("fastloop_bench_run", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.main(argv)
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:            # its own parser: --help and options pass through
+        return _run_bench(argv[1:])
     parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    args = parser.parse_args(argv)
     rc = args.run(args)
     return 0 if rc is None else int(rc)
 

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-APT_PACKAGES=(dpdk libdpdk-dev pkg-config gcc make iproute2 iputils-ping curl tshark procps util-linux python3-venv)
+APT_PACKAGES=(dpdk libdpdk-dev pkg-config gcc make iproute2 iputils-ping curl tshark procps util-linux python3-venv wrk)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
