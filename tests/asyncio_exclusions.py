@@ -21,9 +21,6 @@ NOT_RUN = {
     "test_futures.*.test_future_del_collect": GC_DEL,
 }
 
-PRIVATE_RUN_ONCE = ("replaces the loop's private _run_once and counts its calls (<= 20 for five "
-                    "sleeps); fastloop's adaptive idle policy polls the device 200 us after work "
-                    "and sleeps at most 1 ms when the device has no rx wake-up, by design")
 WILDCARD_KERNEL_CLIENT = ("a blocking kernel socket connects to 127.0.0.1 of a server on the "
                           "wildcard address: fastloop serves 0.0.0.0/None on the userspace "
                           "interface (routing rule), which kernel sockets cannot reach")
@@ -45,7 +42,6 @@ KERNEL_SERVER_REFUSED_LEAK = (
 
 EXCLUDED = {
     "all": {
-        "test_events.*EventLoopTests.test_timeout_rounding": PRIVATE_RUN_ONCE,
         "test_events.*EventLoopTests.test_create_server": WILDCARD_KERNEL_CLIENT,
         "test_events.*EventLoopTests.test_create_server_dual_stack": WILDCARD_KERNEL_CLIENT,
         "test_events.*EventLoopTests.test_server_close": WILDCARD_KERNEL_CLIENT,

@@ -19,6 +19,7 @@ cdef class LoopCore:
     cdef public bint debug           # mirrors loop._debug
     cdef public bint busy_poll       # idle policy: spin (True) or adaptive
     cdef uint64_t last_work          # when the stack last had frames or callbacks ran
+    cdef uint64_t last_kernel_poll   # when epoll was last asked
     cdef public object pending_exc   # SystemExit/KeyboardInterrupt raised inside the poll step
     cdef double clock_resolution
     cdef int epfd                    # the selector's epoll descriptor

@@ -6,6 +6,7 @@
 The kernel side is one epoll_wait(2) on the selector's own epoll descriptor: with a zero
 timeout (the common case while anything is happening) it holds the GIL, builds no Python
 objects when nothing is ready, and costs one syscall; a blocking wait releases the GIL.
+While the stack is busy the kernel side is asked at least every 20 us, not every iteration.
 """
 import heapq
 import selectors
@@ -39,6 +40,7 @@ cdef int EVENT_WRITE = selectors.EVENT_WRITE
 cdef uint64_t ADAPTIVE_SPIN_NS = 200000      # idle this long (200 us) before sleeping
 cdef double ADAPTIVE_MAX_SLEEP = 0.001       # a device without an rx fd is polled each 1 ms
 cdef double ADAPTIVE_FD_SLEEP = 0.1          # with one, the ARP scan's period bounds a sleep
+cdef uint64_t KERNEL_POLL_NS = 20000         # a busy stack still polls the kernel each 20 us
 cdef Py_ssize_t MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES
 cdef double MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION
 cdef double MAXIMUM_SELECT_TIMEOUT = base_events.MAXIMUM_SELECT_TIMEOUT
@@ -58,6 +60,7 @@ cdef class LoopCore:
         self.debug = loop._debug
         self.busy_poll = busy_poll
         self.last_work = 0
+        self.last_kernel_poll = 0
         self.pending_exc = None
         self.clock_resolution = loop._clock_resolution
         self.rx_fd = -1
@@ -116,10 +119,15 @@ cdef class LoopCore:
                     bound = min(bound, (wake - now) * 1e-9 if wake > now else 0.0)
                 timeout = bound if timeout < 0 else min(timeout, bound)
 
-        events = self.kernel_events(timeout)
-        if events:
-            loop._process_events(events)
-        events = None
+        # the kernel side: every iteration without a stack; with one, while it is busy
+        # (timeout 0), at least every KERNEL_POLL_NS: an epoll_wait costs more than a whole
+        # iteration of the stack, and kernel fds lose at most that much latency
+        if timeout != 0.0 or stack is None or now - self.last_kernel_poll >= KERNEL_POLL_NS:
+            self.last_kernel_poll = now
+            events = self.kernel_events(timeout)
+            if events:
+                loop._process_events(events)
+            events = None
 
         cdef double end_time = fl_now_ns() * 1e-9 + self.clock_resolution
         while scheduled:
