@@ -65,6 +65,7 @@ class Loop(asyncio.SelectorEventLoop):
         self._fl_owns_stack = False
         self._fl_config = None
         self._fl_bound = {}                  # (host or None, port) -> UserspaceListenSocket
+        self._fl_literals = {}               # IPv4 literal -> itself (stack) or "" (kernel)
         if stack is None:
             self._fl_config = StackConfig.from_env()
         elif isinstance(stack, StackConfig):
@@ -235,9 +236,15 @@ class Loop(asyncio.SelectorEventLoop):
         """The IPv4 address to connect to on the userspace stack, or None: the kernel's."""
         if self._fl_config is None or family not in (0, socket.AF_INET):
             return None
-        if routing.connect_goes_to_stack(self._fl_config, host):
-            return str(host)
-        if routing._ipv4(host) is not None or not isinstance(host, str):
+        literal = self._fl_literals.get(host)        # IPv4 literals: decided once per loop
+        if literal is None and isinstance(host, str) and routing._ipv4(host) is not None:
+            literal = self._fl_literals[host] = (
+                str(host) if routing.connect_goes_to_stack(self._fl_config, host) else "")
+            if len(self._fl_literals) > 4096:
+                self._fl_literals.clear()
+        if literal is not None:
+            return literal or None
+        if not isinstance(host, str):
             return None
         try:
             infos = await self.getaddrinfo(host, port, family=socket.AF_INET,
