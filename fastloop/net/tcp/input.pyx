@@ -28,6 +28,7 @@ from fastloop.net.tcp.output cimport (
 from fastloop.net.tcp.lifecycle cimport (
     conn_new, conn_negotiate, conn_remove, conn_reset, conn_time_wait)
 from fastloop.net.tcp.timers cimport rtt_sample, restart_keepalive
+from fastloop.net.tcp.recovery cimport sack_ack_update, sack_cumulative_ack, sack_duplicate_ack
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
 
@@ -235,6 +236,7 @@ cdef void _handshake_rtt(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t
 cdef void _established(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
     c.state = ESTABLISHED
     c.backoff = 0
+    c.recover = c.iss                              # below SND.UNA: recovery may begin
     L.wheel.cancel(&c.t_retransmit)
     L.wheel.cancel(&c.t_lifetime)
     restart_keepalive(L, c, now)
@@ -403,14 +405,22 @@ cdef bint _accept(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t now) n
 cdef void ack_input(TcpLayerBase L, TcpConnection c, TcpHeader *h, seq_t seq, uint32_t payload,
                     uint64_t now) noexcept:
     """The fifth check for an established connection: new data acknowledged, duplicate ACKs
-    (RFC 5681 §3.2, RFC 6582), the send window (RFC 9293 §3.10.7.4), FIN acknowledged."""
+    (RFC 5681 §3.2; RFC 6675 §5 with SACK, RFC 6582 without), the send window (RFC 9293
+    §3.10.7.4), FIN acknowledged."""
     cdef uint32_t wnd = <uint32_t>h.window << c.snd_wscale
+    cdef uint32_t sacked = sack_ack_update(L, c, h) if c.sack_ok else 0
+    cdef bint dup = h.ack == c.snd_una and payload == 0 and not (h.flags & TCP_FIN) \
+        and wnd == c.snd_wnd and c.snd_max != c.snd_una
     if seq_gt(h.ack, c.snd_una):
         _new_ack(L, c, h, now)
         if c.state == CLOSED:
             return
-    elif h.ack == c.snd_una and payload == 0 and not (h.flags & TCP_FIN) \
-            and wnd == c.snd_wnd and c.snd_max != c.snd_una:
+        if sacked:                                 # RFC 6675 §5 step (2): "regardless of its
+            sack_duplicate_ack(L, c, now)          # status as a cumulative acknowledgment"
+    elif c.sack_ok:
+        if dup or (sacked and h.ack == c.snd_una):   # RFC 6675 §2 duplicate acknowledgment
+            sack_duplicate_ack(L, c, now)
+    elif dup:
         _duplicate_ack(L, c, now)
     # the window, from a segment not older than the last that set it
     if seq_lt(c.snd_wl1, seq) or (c.snd_wl1 == seq and seq_le(c.snd_wl2, h.ack)):
@@ -443,7 +453,10 @@ cdef void _new_ack(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t now) 
         rtt_sample(L, c, rtt)
         c.rtt_active = False
     c.backoff = 0
-    if c.in_recovery:
+    if c.sack_ok:                                  # no growth while in recovery (cc_on_ack)
+        cc_on_ack(&c.cc, data, flight, rtt, now, cc_window_full(&c.cc, flight))
+        sack_cumulative_ack(L, c, h.ack, now)
+    elif c.in_recovery:
         if seq_ge(h.ack, c.recover):               # full ACK: recovery is over (RFC 6582 §3.2)
             c.in_recovery = False
             c.dupacks = 0

@@ -10,6 +10,7 @@ from fastloop.net.tcp.seq cimport seq_t
 from fastloop.net.tcp.sndbuf cimport SendBuffer
 from fastloop.net.tcp.rcvbuf cimport RecvBuffer
 from fastloop.net.tcp.congestion cimport CongestionState
+from fastloop.net.tcp.sack cimport SackScoreboard
 from fastloop.net.tcp.isn cimport TcpSecrets
 from fastloop.net.tcp.counters cimport TCP_STAT_COUNT
 
@@ -108,10 +109,11 @@ cdef class TcpConnection:
     cdef uint64_t rtt_start
     cdef bint rtt_active
 
-    # loss recovery (RFC 5681, RFC 6582)
+    # loss recovery: RFC 6675 with SACK (recovery.pyx), else NewReno (RFC 5681, RFC 6582)
     cdef uint32_t dupacks
-    cdef seq_t recover
+    cdef seq_t recover             # RFC 6582 recover; RFC 6675 RecoveryPoint (one past)
     cdef bint in_recovery
+    cdef SackScoreboard sb         # what the peer SACKed (sack_ok only)
     cdef CongestionState cc
 
     cdef SendBuffer snd
