@@ -116,12 +116,12 @@ def kernel_echo_client(addr, port, payload, result, timeout=60):
         result["error"] = e
 
 
-def kernel_echo_server(sock, result):
+def kernel_echo_server(sock, result, timeout=60):
     """Thread body: accept one connection on a listening kernel socket and echo it."""
     try:
-        sock.settimeout(60)
+        sock.settimeout(timeout)
         conn, _ = sock.accept()
-        conn.settimeout(60)
+        conn.settimeout(timeout)
         n = 0
         while True:
             b = conn.recv(1 << 20)

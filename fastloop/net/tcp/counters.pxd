@@ -42,6 +42,7 @@ cdef enum:
     TCP_RETRANSMITS_RESCUE     # RFC 6675 NextSeg rule (4)
     TCP_SACK_BLOCKS_BOGUS      # SACK blocks outside SND.UNA..SND.MAX or inverted, ignored
     TCP_DSACK_BLOCKS_IN        # SACK blocks at or below SND.UNA (RFC 2883 D-SACK)
+    TCP_LOSS_PROBES            # tail loss probes (RFC 8985 §7)
     TCP_STAT_COUNT
 
 cdef const char *tcp_stat_name(int i) noexcept

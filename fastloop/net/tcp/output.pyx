@@ -247,6 +247,18 @@ cdef bint _may_send_short(TcpConnection c, uint32_t n, uint32_t unsent, uint32_t
     return fin or c.nodelay or in_flight == 0
 
 
+cdef void arm_loss_probe(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
+    """RFC 8985 §7.2: PTO = 2*SRTT after the last transmission, plus the peer's delayed
+    ACK when only one segment is out; none when the RTO would come first."""
+    cdef uint64_t pto = 2 * c.srtt_ns
+    if not c.sack_ok or c.srtt_ns == 0:
+        return
+    if c.snd_max - c.snd_una <= c.mss:
+        pto += L.delayed_ack_ns
+    if pto < c.rto_ns:
+        L.wheel.arm(&c.t_loss_probe, now + pto)
+
+
 cdef uint32_t send_range(TcpLayerBase L, TcpConnection c, seq_t seq, uint32_t length,
                         uint64_t now) noexcept:
     """Retransmit up to `length` octets of sequence space from seq: its data, and our FIN if
@@ -267,6 +279,7 @@ cdef uint32_t send_range(TcpLayerBase L, TcpConnection c, seq_t seq, uint32_t le
         return 0
     if not timer_armed(&c.t_retransmit):           # RFC 6298 §5.1
         L.wheel.arm(&c.t_retransmit, now + c.rto_ns)
+    arm_loss_probe(L, c, now)
     cc_on_send(&c.cc, now)
     return n + (1 if fin else 0)
 
@@ -313,6 +326,7 @@ cdef uint32_t _send_next(TcpLayerBase L, TcpConnection c, uint32_t seg_max, uint
         c.snd_max = c.snd_nxt
     if not timer_armed(&c.t_retransmit):
         L.wheel.arm(&c.t_retransmit, now + c.rto_ns)
+    arm_loss_probe(L, c, now)
     cc_on_send(&c.cc, now)
     return n + (1 if fin else 0)
 

@@ -8,4 +8,5 @@ from fastloop.net.wire.tcp cimport TcpHeader
 cdef uint32_t sack_ack_update(TcpLayerBase L, TcpConnection c, TcpHeader *h) noexcept
 cdef void sack_cumulative_ack(TcpLayerBase L, TcpConnection c, seq_t ack, uint64_t now) noexcept
 cdef void sack_duplicate_ack(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept
-cdef void sack_on_rto(TcpConnection c) noexcept
+cdef void sack_on_rto(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept
+cdef void loss_probe_timer(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept

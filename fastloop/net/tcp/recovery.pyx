@@ -6,19 +6,28 @@ it acknowledged new data and sack_duplicate_ack() when it counts as a duplicate;
 sends what NextSeg() picks while in recovery (§5 (C)), and timers.pyx calls sack_on_rto().
 Connections without SACK keep NewReno (RFC 6582) in input.pyx.
 
-Beyond RFC 6675, which cannot see a retransmission being lost again (only the RTO can), one
-rule from RACK (RFC 8985 §6.2): once every retransmission of this recovery left at least
-an RTT and a quarter ago (RFC 8985 §6.2 step 4's reordering window, srtt/4), an ACK that still
-leaves SND.UNA's hole lost shows those retransmissions did not all arrive, so HighRxt goes
-back to SND.UNA and NextSeg() rule (1) resends the holes that remain. Without it, each
-lost retransmission costs an RTO (200 ms and a window of 1 SMSS), which at 5% loss is most
-of a transfer's time.
+RFC 6675 cannot see a retransmission lost again, nor a loss at the tail of a flight: only
+the RTO does, at 200 ms or more and a window of one segment each time, which at 5% loss is
+most of a transfer's time (at that loss rate cwnd settles near 5 segments, too few for
+three duplicate ACKs after a tail loss). Two rules from RACK-TLP (RFC 8985) fill the gap:
+
+- Lost retransmissions (RFC 8985 §6.2's idea, per recovery round rather than per segment):
+  once every retransmission of this recovery left at least srtt * 5/4 ago (an RTT plus
+  §6.2's reordering window of srtt/4), an ACK that still leaves SND.UNA's hole lost shows
+  they did not all arrive: HighRxt goes back to SND.UNA and NextSeg() rule (1) resends the
+  holes that remain. The loss probe timer below applies the same rule when no ACK comes.
+- The loss probe timer (RFC 8985 §7): PTO = 2*SRTT after the last transmission (output.pyx
+  arm_loss_probe). When it fires in recovery, every retransmission is older than 2*SRTT:
+  lost, as above. After an RTO (SND.UNA below RecoveryPoint, no new recovery allowed,
+  RFC 6675 §5.1), if SACKs show SND.UNA lost again, the resending goes back to it. Otherwise
+  it is a tail loss probe (§7.3): the last segment is sent again, once per ACK, so that the
+  peer's SACK for it starts a fast recovery instead of waiting for the RTO.
 """
-from fastloop.net.tcp.seq cimport seq_t, seq_gt, seq_ge
+from fastloop.net.tcp.seq cimport seq_t, seq_lt, seq_gt, seq_ge
 from fastloop.net.tcp.sack cimport (
     DUP_THRESH, sack_clear, sack_update, sack_advance, sack_is_lost, sack_hole_len)
 from fastloop.net.tcp.congestion cimport cc_on_congestion, cc_on_recovery_exit
-from fastloop.net.tcp.output cimport send_range
+from fastloop.net.tcp.output cimport send_range, arm_loss_probe, tcp_output
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
 
@@ -39,6 +48,8 @@ cdef uint32_t sack_ack_update(TcpLayerBase L, TcpConnection c, TcpHeader *h) noe
 
 cdef void sack_cumulative_ack(TcpLayerBase L, TcpConnection c, seq_t ack, uint64_t now) noexcept:
     """SND.UNA advanced to ack (the caller updates it after)."""
+    c.sb.probe_sent = False                        # RFC 8985 §7.3: one probe per ACK
+    arm_loss_probe(L, c, now)                      # RFC 8985 §7.2: re-armed on an ACK
     if not c.in_recovery:
         c.dupacks = 0                              # §5 step (1)
         return
@@ -102,7 +113,7 @@ cdef void _lost_retransmissions(TcpLayerBase L, TcpConnection c, seq_t una,
     L.stats[TCP_SACK_LOST_RETRANSMITS] += 1
 
 
-cdef void sack_on_rto(TcpConnection c) noexcept:
+cdef void sack_on_rto(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
     """RFC 6675 §5.1: the RTO ends recovery (the caller sets RecoveryPoint = HighData), and
     the SACK information gathered is discarded, as RFC 2018 §8 says a sender SHOULD, since
     the timeout may mean the receiver reneged. Update() goes on with the ACKs that follow,
@@ -110,3 +121,32 @@ cdef void sack_on_rto(TcpConnection c) noexcept:
     paragraphs)."""
     sack_clear(&c.sb)
     c.sb.high_rxt = c.snd_una
+    c.sb.rxt_ns = now                              # SND.UNA's segment goes again now
+    L.wheel.cancel(&c.t_loss_probe)
+
+
+cdef void loss_probe_timer(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
+    """PTO expired: nothing was sent for 2*SRTT and data is outstanding (module docstring)."""
+    cdef uint32_t n
+    cdef int st = c.state
+    if c.snd_una == c.snd_max or not (st == ESTABLISHED or st == CLOSE_WAIT or
+                                      st == FIN_WAIT_1 or st == CLOSING or st == LAST_ACK):
+        return
+    if c.in_recovery:
+        if seq_gt(c.sb.high_rxt, c.snd_una):
+            c.sb.high_rxt = c.snd_una              # its retransmissions are lost
+            L.stats[TCP_SACK_LOST_RETRANSMITS] += 1
+            tcp_output(L, c, now)
+        return
+    if seq_lt(c.snd_una, c.recover):               # resending after an RTO
+        if sack_is_lost(&c.sb, c.snd_una, c.mss) and seq_gt(c.snd_nxt, c.snd_una):
+            c.snd_nxt = c.snd_una                  # SND.UNA's resend is lost: back to it
+            L.stats[TCP_SACK_LOST_RETRANSMITS] += 1
+            tcp_output(L, c, now)
+        return
+    if c.sb.probe_sent:
+        return
+    c.sb.probe_sent = True                         # RFC 8985 §7.3: the last segment again
+    n = min(c.snd_max - c.snd_una, <uint32_t>c.mss)
+    if send_range(L, c, c.snd_max - n, n, now):
+        L.stats[TCP_LOSS_PROBES] += 1

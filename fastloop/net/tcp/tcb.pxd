@@ -33,6 +33,7 @@ cdef enum TimerKind:               # TimerNode.kind: which timer of a connection
     T_PERSIST
     T_KEEPALIVE
     T_TIME_WAIT                    # also the connect / SYN-RECEIVED lifetime bound
+    T_LOSS_PROBE                   # SACK: tail loss probe / lost retransmission (recovery.pyx)
 
 cdef inline object conn_key(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport):
     """The connection table's key: one int for the 4-tuple."""
@@ -145,6 +146,7 @@ cdef class TcpConnection:
     cdef TimerNode t_persist
     cdef TimerNode t_keepalive
     cdef TimerNode t_lifetime      # TIME-WAIT, connect timeout, SYN-RECEIVED bound
+    cdef TimerNode t_loss_probe    # sack_ok: PTO after the last transmission (recovery.pyx)
 
     cdef uint32_t flight(self) noexcept
     cdef void schedule_output(self) noexcept
