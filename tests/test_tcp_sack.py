@@ -336,18 +336,30 @@ def test_bogus_and_dsack_blocks_are_ignored_and_counted(link_factory):
     assert not retransmitted(link) and link.conn.info()["state"] == "ESTABLISHED"
 
 
-def test_rto_discards_the_scoreboard_then_skips_what_is_sacked_again(link_factory):
-    """RFC 6675 §5.1 / RFC 2018 §8: after the RTO the SACKed bits are off (the peer may have
-    reneged), so SND.UNA's segment goes first; SACK blocks on the following ACKs are used
-    again, and what they SACK is not resent."""
+def test_loss_probe_then_rto_discards_the_scoreboard_then_skips_what_is_sacked_again(
+        link_factory):
+    """One dupack, then silence. At PTO = 2*SRTT after the last transmission (RFC 8985
+    §7.2) RACK's rule finds SND.UNA lost (a later segment was SACKed): fast recovery, one
+    resend. Still nothing: the RTO. RFC 6675 §5.1 / RFC 2018 §8: after the RTO the SACKed
+    bits are off (the peer may have reneged), so SND.UNA's segment goes first; SACK blocks
+    on the following ACKs are used again, and what they SACK is not resent."""
     link = link_factory(data=bytes(10 * MSS))
     link.segments()
     link.advance(RTT)
     link.peer(seg(0), sack=[(seg(2), seg(3))])           # one dupack: no recovery
     link.step()
     assert link.counters()["sack_recoveries"] == 0
+    assert [p for p in link.segments() if len(p[TCP].payload)] == []
+    link.advance(RTT - MS)
+    assert [p for p in link.segments() if len(p[TCP].payload)] == []
+    link.advance(MS)                                     # 2 * SRTT since the data left
+    assert [p[TCP].seq for p in link.segments() if len(p[TCP].payload)] == [seg(0)]
+    tcp = link.counters()
+    assert tcp["sack_recoveries"] == 1 and tcp["loss_probes"] == 0
     rto = link.conn.info()["rto_ms"] * MS
-    link.advance(rto)
+    link.advance(rto - 2 * RTT - MS)
+    assert [p for p in link.segments() if len(p[TCP].payload)] == []   # one probe per ACK
+    link.advance(MS)
     out = [p for p in link.segments() if len(p[TCP].payload)]
     assert [p[TCP].seq for p in out] == [seg(0)]          # cwnd = 1 SMSS
     assert link.counters()["retransmits_rto"] == 1
@@ -367,4 +379,18 @@ def test_rto_discards_the_scoreboard_then_skips_what_is_sacked_again(link_factor
     link.peer(seg(10))
     link.step()
     assert link.counters()["retransmits_rto"] == 1
-    assert set(retransmitted(link)) == {seg(0), seg(1), seg(3), seg(4)}
+    assert retransmitted(link) == {seg(0): 3, seg(1): 2, seg(3): 2, seg(4): 2}
+
+
+def test_tail_loss_is_repaired_by_a_loss_probe_not_the_rto(link_factory):
+    """The last segment of a flight is lost: no duplicate ACK can come. PTO = 2*SRTT after
+    the ACK of the rest (RFC 8985 §7.2), with no new data the last segment goes again
+    (§7.3), and that repairs it, 170 ms before the RTO would have."""
+    link = link_factory(data=bytes(3 * MSS))
+    recv = SimReceiver(link, ISS + 1, drop_first={seg(2)})
+    assert run(link, recv, ISS + 1 + 3 * MSS)
+    assert retransmitted(link) == {seg(2): 2}
+    tcp = link.counters()
+    assert tcp["loss_probes"] == 1 and tcp["retransmits_rto"] == 0
+    times = [t for t, s, _, _ in link.sent if s == seg(2)]
+    assert times[1] - times[0] == RTT + 2 * RTT          # the ACK of seg 0-1, then PTO

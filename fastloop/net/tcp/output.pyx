@@ -25,12 +25,13 @@ from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
 
 cdef uint64_t NS_PER_MS = 1000000
+cdef uint64_t PTO_MIN_NS = 2 * NS_PER_MS
 
 cdef enum:
     SACK_BLOCKS_SENT = 3           # with timestamps, 3 blocks fill the 40 option bytes
 
 
-cdef inline uint32_t segment_payload_max(TcpConnection c) noexcept:
+cdef uint32_t segment_payload_max(TcpConnection c) noexcept:
     """c.mss assumes timestamps only; SACK blocks take payload room (RFC 2018 §3)."""
     cdef uint32_t blocks
     if not c.sack_ok or c.rcv.ooo_n == 0:
@@ -249,9 +250,10 @@ cdef bint _may_send_short(TcpConnection c, uint32_t n, uint32_t unsent, uint32_t
 
 cdef void arm_loss_probe(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
     """RFC 8985 §7.2: PTO = 2*SRTT after the last transmission, plus the peer's delayed
-    ACK when only one segment is out; none when the RTO would come first."""
-    cdef uint64_t pto = 2 * c.srtt_ns
-    if not c.sack_ok or c.srtt_ns == 0:
+    ACK when only one segment is out; none when the RTO would come first. At least
+    PTO_MIN: timestamps measure in whole milliseconds, so a fast path's SRTT may read 0."""
+    cdef uint64_t pto = max(2 * c.srtt_ns, <uint64_t>PTO_MIN_NS)
+    if not c.sack_ok:
         return
     if c.snd_max - c.snd_una <= c.mss:
         pto += L.delayed_ack_ns
@@ -329,6 +331,12 @@ cdef uint32_t _send_next(TcpLayerBase L, TcpConnection c, uint32_t seg_max, uint
     arm_loss_probe(L, c, now)
     cc_on_send(&c.cc, now)
     return n + (1 if fin else 0)
+
+
+cdef uint32_t send_new_segment(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
+    """One new segment whatever cwnd says (a loss probe, RFC 8985 §7.3); the peer's window,
+    Nagle and SWS avoidance still hold. Returns the sequence space sent."""
+    return _send_next(L, c, segment_payload_max(c), 0, now)
 
 
 cdef void _sack_recovery_output(TcpLayerBase L, TcpConnection c, uint32_t seg_max,

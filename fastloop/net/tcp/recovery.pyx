@@ -17,17 +17,23 @@ three duplicate ACKs after a tail loss). Two rules from RACK-TLP (RFC 8985) fill
   they did not all arrive: HighRxt goes back to SND.UNA and NextSeg() rule (1) resends the
   holes that remain. The loss probe timer below applies the same rule when no ACK comes.
 - The loss probe timer (RFC 8985 §7): PTO = 2*SRTT after the last transmission (output.pyx
-  arm_loss_probe). When it fires in recovery, every retransmission is older than 2*SRTT:
-  lost, as above. After an RTO (SND.UNA below RecoveryPoint, no new recovery allowed,
-  RFC 6675 §5.1), if SACKs show SND.UNA lost again, the resending goes back to it. Otherwise
-  it is a tail loss probe (§7.3): the last segment is sent again, once per ACK, so that the
-  peer's SACK for it starts a fast recovery instead of waiting for the RTO.
+  arm_loss_probe). When it fires, whatever was sent is older than 2*SRTT, so by RACK's
+  time rule (§6.2) the segment at SND.UNA is lost: in recovery it is sent again at once
+  (with a window of 3-5 segments, IsLost() may never hold for it); after an RTO (SND.UNA
+  below RecoveryPoint, no new recovery allowed, RFC 6675 §5.1) the resending goes back to
+  it. Outside recovery, if the peer has SACKed anything (sent after SND.UNA's segment, and
+  delivered), SND.UNA is lost by the same rule and fast recovery begins (§6.2, §7.4: RACK
+  marks it lost, the sender enters recovery). Otherwise it is a tail loss probe (§7.3): a
+  new segment, or the last one again, once per ACK, so that the peer's SACK for it starts a
+  fast recovery instead of waiting for the RTO.
+
+And Early Retransmit (RFC 5827) for flights too small to ever bring DupThresh duplicates.
 """
 from fastloop.net.tcp.seq cimport seq_t, seq_lt, seq_gt, seq_ge
 from fastloop.net.tcp.sack cimport (
     DUP_THRESH, sack_clear, sack_update, sack_advance, sack_is_lost, sack_hole_len)
 from fastloop.net.tcp.congestion cimport cc_on_congestion, cc_on_recovery_exit
-from fastloop.net.tcp.output cimport send_range, arm_loss_probe, tcp_output
+from fastloop.net.tcp.output cimport segment_payload_max, send_range, send_new_segment, arm_loss_probe, tcp_output
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
 
@@ -75,11 +81,24 @@ cdef void sack_duplicate_ack(TcpLayerBase L, TcpConnection c, uint64_t now) noex
     c.dupacks += 1                                 # §5 step (2)
     # (2.1) DupThresh duplicates, or (2.2) IsLost(HighACK + 1); and no new recovery before
     # the one an RTO ended is acknowledged (§5.1)
-    if (c.dupacks >= DUP_THRESH or sack_is_lost(&c.sb, c.snd_una, c.mss)) \
-            and seq_ge(c.snd_una, c.recover):
+    if (c.dupacks >= DUP_THRESH or sack_is_lost(&c.sb, c.snd_una, c.mss)
+            or _early_retransmit(c)) and seq_ge(c.snd_una, c.recover):
         _enter_recovery(L, c, now)
     else:
         c.schedule_output()                        # (2.3) limited transmit: cwnd - pipe
+
+
+cdef bint _early_retransmit(TcpConnection c) noexcept:
+    """RFC 5827 §3.2 with SACK: fewer than DupThresh + 1 segments out and no new data can
+    go (so no more duplicates will come): ER_thresh = oseg - 1, i.e. all but the segment at
+    SND.UNA has been SACKed."""
+    cdef uint32_t flight = c.flight()
+    cdef uint32_t pipe = flight - c.sb.sacked
+    cdef uint32_t oseg = (flight + c.mss - 1) // c.mss
+    if oseg > DUP_THRESH or c.sb.sacked == 0 or pipe > c.mss:
+        return False
+    return not (c.snd.len > flight and c.cc.cwnd >= pipe + c.mss
+                and c.snd_wnd >= flight + c.mss)
 
 
 cdef void _enter_recovery(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
@@ -93,7 +112,7 @@ cdef void _enter_recovery(TcpLayerBase L, TcpConnection c, uint64_t now) noexcep
     L.stats[TCP_SACK_RECOVERIES] += 1
     L.stats[TCP_RETRANSMITS_FAST] += 1
     # (4.3) the first segment presumed lost, at SND.UNA; HighRxt is its end
-    n = min(sack_hole_len(&c.sb, c.snd_una), <uint32_t>c.mss)
+    n = min(sack_hole_len(&c.sb, c.snd_una), segment_payload_max(c))
     c.sb.high_rxt = c.snd_una + send_range(L, c, c.snd_una, n, now)
     c.sb.rxt_ns = now
     c.schedule_output()                            # (4.4) SetPipe() and (4.5) step (C)
@@ -122,6 +141,7 @@ cdef void sack_on_rto(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
     sack_clear(&c.sb)
     c.sb.high_rxt = c.snd_una
     c.sb.rxt_ns = now                              # SND.UNA's segment goes again now
+    c.sb.probe_sent = False
     L.wheel.cancel(&c.t_loss_probe)
 
 
@@ -132,21 +152,34 @@ cdef void loss_probe_timer(TcpLayerBase L, TcpConnection c, uint64_t now) noexce
     if c.snd_una == c.snd_max or not (st == ESTABLISHED or st == CLOSE_WAIT or
                                       st == FIN_WAIT_1 or st == CLOSING or st == LAST_ACK):
         return
+    if c.sb.probe_sent:                            # once per ACK: an outage is the RTO's
+        return
+    c.sb.probe_sent = True
     if c.in_recovery:
         if seq_gt(c.sb.high_rxt, c.snd_una):
-            c.sb.high_rxt = c.snd_una              # its retransmissions are lost
-            L.stats[TCP_SACK_LOST_RETRANSMITS] += 1
-            tcp_output(L, c, now)
+            L.stats[TCP_SACK_LOST_RETRANSMITS] += 1    # its retransmission is lost
+            c.sb.high_rxt = c.snd_una
+        n = send_range(L, c, c.snd_una, min(sack_hole_len(&c.sb, c.snd_una),
+                                            segment_payload_max(c)), now)
+        if seq_gt(c.snd_una + n, c.sb.high_rxt):
+            c.sb.high_rxt = c.snd_una + n
+        c.sb.rxt_ns = now
+        L.stats[TCP_RETRANSMITS_SACK] += 1
+        tcp_output(L, c, now)
         return
     if seq_lt(c.snd_una, c.recover):               # resending after an RTO
-        if sack_is_lost(&c.sb, c.snd_una, c.mss) and seq_gt(c.snd_nxt, c.snd_una):
+        if seq_gt(c.snd_nxt, c.snd_una):
             c.snd_nxt = c.snd_una                  # SND.UNA's resend is lost: back to it
             L.stats[TCP_SACK_LOST_RETRANSMITS] += 1
             tcp_output(L, c, now)
         return
-    if c.sb.probe_sent:
+    if c.sb.sacked:                                # RACK: SND.UNA is lost
+        _enter_recovery(L, c, now)
+        tcp_output(L, c, now)
         return
-    c.sb.probe_sent = True                         # RFC 8985 §7.3: the last segment again
-    n = min(c.snd_max - c.snd_una, <uint32_t>c.mss)
-    if send_range(L, c, c.snd_max - n, n, now):
-        L.stats[TCP_LOSS_PROBES] += 1
+    L.stats[TCP_LOSS_PROBES] += 1                  # RFC 8985 §7.3: new data, or the last
+                                                   # segment again
+    if send_new_segment(L, c, now):
+        return
+    n = min(c.snd_max - c.snd_una, segment_payload_max(c))
+    send_range(L, c, c.snd_max - n, n, now)

@@ -44,7 +44,7 @@ cdef struct SackScoreboard:
     uint32_t dsack             # blocks at or below SND.UNA seen (D-SACK, RFC 2883 §4)
     uint32_t bogus             # blocks rejected as invalid (RFC 2018 §3, RFC 6675 §5.1)
     uint64_t rxt_ns            # when the last retransmission below high_rxt left
-    bint probe_sent            # a tail loss probe is out, no ACK since (recovery.pyx)
+    bint probe_sent            # the loss probe timer acted, no new ACK since (recovery.pyx)
 
 cdef void sack_clear(SackScoreboard *sb) noexcept nogil
 cdef uint32_t sack_update(SackScoreboard *sb, const TcpSackBlock *blocks, uint32_t count,
