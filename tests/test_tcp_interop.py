@@ -8,6 +8,8 @@ runs. Each test prints its time and throughput (run with -s to see them).
 import hashlib
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -18,9 +20,9 @@ from fastloop.dev.device import ring_pair
 from fastloop.net.tcp.pysink import CallbackSink
 from fastloop.stack import Stack
 from conftest import unique_ifname, unique_subnet
-from tcp_util import (pump, Echo, Transfer, kernel_echo_client, kernel_echo_server, listen_echo,
-                      payload)
+from tcp_util import pump, Transfer, listen_echo, payload
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 MIB = 1 << 20
 SIZE = int(os.environ.get("FASTLOOP_INTEROP_MIB", "256")) * MIB
 FAULTS = [None, "loss=0.01,seed=11", "loss=0.05,seed=12", "reorder=0.05,seed=13",
@@ -56,42 +58,57 @@ def assert_clean(stack):
     assert c["tcp"]["bad_header"] == 0
 
 
+def kernel_peer(*args):
+    """tests/kernel_peer.py in a process of its own (its docstring says why)."""
+    return subprocess.Popen([sys.executable, os.path.join(HERE, "kernel_peer.py"), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join((HERE, os.path.dirname(HERE)))))
+
+
+def finish(proc):
+    """The peer's last line of output and its exit status, reaping it in any case."""
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    return out.split()
+
+
 @pytest.mark.parametrize("faults", FAULTS)
 def test_kernel_client_to_our_echo_server(eal, faults):
     stack, net = tap_stack(faults)
+    peer = None
     try:
         _, targets = listen_echo(stack.tcp, 7000)
-        data = payload(SIZE, seed=1)
-        result = {}
-        t = threading.Thread(target=kernel_echo_client,
-                             args=(f"{net}.2", 7000, data, result, 120), daemon=True)
         start = time.monotonic()
-        t.start()
-        stack.run(until=lambda: not t.is_alive(), duration=DEADLINE)
-        t.join(timeout=1)
+        peer = kernel_peer("client", f"{net}.2", "7000", str(SIZE), "1")
+        stack.run(until=lambda: peer.poll() is not None, duration=DEADLINE)
         report("kernel client -> our echo server", faults, time.monotonic() - start)
-        assert "error" not in result, result.get("error")
-        assert result["received"] == len(data)
-        assert result["digest"] == hashlib.sha256(data).digest()
+        words = finish(peer)
+        assert words[:2] == ["received", str(SIZE)]
+        assert words[3] == hashlib.sha256(payload(SIZE, seed=1)).hexdigest()
         # our FIN and its ACK may be lost too: wait for the close to complete
         stack.run(until=lambda: targets and targets[0].closed_with is not None, duration=30)
         assert len(targets) == 1 and targets[0].errors == []
         assert targets[0].closed_with == 0
+        assert targets[0].received == SIZE
         assert stack.counters()["tcp"]["passive_opens"] == 1
         check_faults(stack, faults)
     finally:
+        if peer is not None and peer.poll() is None:
+            peer.kill()
+            peer.communicate()
         stack.close()
 
 
 @pytest.mark.parametrize("faults", FAULTS)
 def test_our_client_to_kernel_echo_server(eal, faults):
     stack, net = tap_stack(faults)
-    server = socket.create_server((f"{net}.1", 0))
-    port = server.getsockname()[1]
-    result = {}
-    t = threading.Thread(target=kernel_echo_server, args=(server, result, 120), daemon=True)
-    t.start()
+    peer = kernel_peer("server", f"{net}.1")
     try:
+        port = int(peer.stdout.readline().split()[1])
         data = payload(SIZE, seed=2)
         target = Transfer(data)
         start = time.monotonic()
@@ -102,13 +119,14 @@ def test_our_client_to_kernel_echo_server(eal, faults):
         assert target.is_established and target.eof_seen and target.closed_with == 0
         assert target.received == len(data)
         assert target.digest.digest() == hashlib.sha256(data).digest()
-        t.join(timeout=5)
-        assert result.get("echoed") == len(data)
+        assert finish(peer) == ["echoed", str(SIZE)]
         assert stack.counters()["tcp"]["active_opens"] == 1
         assert conn.state_name in ("TIME_WAIT", "CLOSED")
         check_faults(stack, faults)
     finally:
-        server.close()
+        if peer.poll() is None:
+            peer.kill()
+            peer.communicate()
         stack.close()
 
 
