@@ -20,7 +20,7 @@ from fastloop.dev.device import ring_pair
 from fastloop.net.tcp.pysink import CallbackSink
 from fastloop.stack import Stack
 from conftest import unique_ifname, unique_subnet
-from tcp_util import pump, Transfer, listen_echo, payload
+from tcp_util import pump, Transfer, listen_echo, payload, kernel_peer, finish
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MIB = 1 << 20
@@ -56,24 +56,6 @@ def assert_clean(stack):
     assert c["tcp"]["timers_armed"] == sum(1 for s in c["tcp"]["states"] if s == "TIME_WAIT") \
         or c["tcp"]["states"].keys() <= {"TIME_WAIT"}
     assert c["tcp"]["bad_header"] == 0
-
-
-def kernel_peer(*args):
-    """tests/kernel_peer.py in a process of its own (its docstring says why)."""
-    return subprocess.Popen([sys.executable, os.path.join(HERE, "kernel_peer.py"), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=os.pathsep.join((HERE, os.path.dirname(HERE)))))
-
-
-def finish(proc):
-    """The peer's last line of output and its exit status, reaping it in any case."""
-    try:
-        out, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-    assert proc.returncode == 0, err
-    return out.split()
 
 
 @pytest.mark.parametrize("faults", FAULTS)
