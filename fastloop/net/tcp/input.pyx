@@ -29,6 +29,7 @@ from fastloop.net.tcp.lifecycle cimport (
     conn_new, conn_negotiate, conn_remove, conn_reset, conn_time_wait)
 from fastloop.net.tcp.timers cimport rtt_sample, restart_keepalive
 from fastloop.net.tcp.recovery cimport sack_ack_update, sack_cumulative_ack, sack_duplicate_ack
+from fastloop.net.tcp.sack cimport sack_unsacked
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
 
@@ -438,7 +439,7 @@ cdef void ack_input(TcpLayerBase L, TcpConnection c, TcpHeader *h, seq_t seq, ui
 
 cdef void _new_ack(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t now) noexcept:
     cdef uint32_t acked = h.ack - c.snd_una
-    cdef uint32_t flight = c.flight()
+    cdef uint32_t flight = c.flight(), pipe
     cdef bint fin_acked = c.fin_queued and seq_gt(c.snd_max, c.fin_seq()) \
         and h.ack == c.fin_seq() + 1
     cdef uint32_t data = acked - (1 if fin_acked else 0)
@@ -453,8 +454,12 @@ cdef void _new_ack(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t now) 
         rtt_sample(L, c, rtt)
         c.rtt_active = False
     c.backoff = 0
-    if c.sack_ok:                                  # no growth while in recovery (cc_on_ack)
-        cc_on_ack(&c.cc, data, flight, rtt, now, cc_window_full(&c.cc, flight))
+    if c.sack_ok:
+        # what is in the network is pipe, not FlightSize (RFC 6675 §4 SetPipe outside
+        # recovery; RFC 7661 §4.3 uses it to judge whether cwnd was used); no growth while in
+        # recovery (cc_on_ack)
+        pipe = sack_unsacked(&c.sb, c.snd_una, c.snd_nxt)
+        cc_on_ack(&c.cc, data, pipe, rtt, now, cc_window_full(&c.cc, pipe))
         sack_cumulative_ack(L, c, h.ack, now)
     elif c.in_recovery:
         if seq_ge(h.ack, c.recover):               # full ACK: recovery is over (RFC 6582 §3.2)
@@ -476,6 +481,7 @@ cdef void _new_ack(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t now) 
         c.snd_nxt = c.snd_una
     if c.snd_una == c.snd_max:                     # RFC 6298 §5.2-5.3
         L.wheel.cancel(&c.t_retransmit)
+        L.wheel.cancel(&c.t_loss_probe)
     else:
         L.wheel.arm(&c.t_retransmit, now + c.rto_ns)
     c.schedule_output()

@@ -133,7 +133,12 @@ cdef bint send_segment(TcpLayerBase L, TcpConnection c, seq_t seq, uint32_t n, u
 
 
 cdef void send_ack(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
-    send_segment(L, c, c.snd_nxt, 0, TCP_ACK, now)
+    """<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, where RFC 9293's SND.NXT is our snd_max: after an
+    RTO snd_nxt goes back to SND.UNA, and an ACK carrying it would lie below the RCV.NXT of
+    a peer that got the data but whose ACKs were lost; that peer must drop it as
+    unacceptable (RFC 9293 §3.10.7.4 first check) and its ACK is never seen. Both ends in
+    that state ignore each other's ACKs until they time out."""
+    send_segment(L, c, c.snd_max, 0, TCP_ACK, now)
 
 
 cdef void send_syn(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:

@@ -33,7 +33,8 @@ from fastloop.net.tcp.seq cimport seq_t, seq_lt, seq_gt, seq_ge
 from fastloop.net.tcp.sack cimport (
     DUP_THRESH, sack_clear, sack_update, sack_advance, sack_is_lost, sack_hole_len)
 from fastloop.net.tcp.congestion cimport cc_on_congestion, cc_on_recovery_exit
-from fastloop.net.tcp.output cimport segment_payload_max, send_range, send_new_segment, arm_loss_probe, tcp_output
+from fastloop.net.tcp.output cimport (
+    segment_payload_max, send_range, send_new_segment, arm_loss_probe, tcp_output)
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
 
