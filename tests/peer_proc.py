@@ -13,12 +13,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class UpProcess:
-    def __init__(self, env_overrides, args=(), command="up"):
+    def __init__(self, env_overrides, args=(), command=("-m", "fastloop", "up")):
+        """command: what the child's Python runs (default `-m fastloop up`; a string names
+        a fastloop subcommand)."""
+        if isinstance(command, str):
+            command = ("-m", "fastloop", command)
         env = dict(os.environ)
         env.pop("FASTLOOP_EAL_ARGS", None)
         env.update(env_overrides)
-        env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen([sys.executable, "-m", "fastloop", command, *args], env=env,
+        env["PYTHONPATH"] = os.pathsep.join((REPO, os.path.join(REPO, "tests"),
+                                             env.get("PYTHONPATH", "")))
+        self.proc = subprocess.Popen([sys.executable, *command, *args], env=env,
                                      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
         self.lines = []

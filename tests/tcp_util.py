@@ -2,6 +2,8 @@
 import hashlib
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -116,12 +118,12 @@ def kernel_echo_client(addr, port, payload, result, timeout=60):
         result["error"] = e
 
 
-def kernel_echo_server(sock, result):
+def kernel_echo_server(sock, result, timeout=60):
     """Thread body: accept one connection on a listening kernel socket and echo it."""
     try:
-        sock.settimeout(60)
+        sock.settimeout(timeout)
         conn, _ = sock.accept()
-        conn.settimeout(60)
+        conn.settimeout(timeout)
         n = 0
         while True:
             b = conn.recv(1 << 20)
@@ -156,3 +158,24 @@ def payload(n, seed=0):
         block = hashlib.sha256(block).digest()
         out += block * 64
     return bytes(out[:n])
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def kernel_peer(*args):
+    """tests/kernel_peer.py in a process of its own (its docstring says why)."""
+    return subprocess.Popen([sys.executable, os.path.join(HERE, "kernel_peer.py"), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join((HERE, os.path.dirname(HERE)))))
+
+
+def finish(proc):
+    """The peer's last line of output and its exit status, reaping it in any case."""
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    return out.split()

@@ -37,6 +37,12 @@ cdef enum:
     TCP_KEEPALIVE_PROBES
     TCP_TIME_WAIT_REUSED       # RFC 6191
     TCP_ZERO_WINDOW_ADVERTISED
+    TCP_SACK_RECOVERIES        # RFC 6675 §5 recoveries entered
+    TCP_SACK_LOST_RETRANSMITS  # retransmissions found lost in a recovery (recovery.pyx)
+    TCP_RETRANSMITS_RESCUE     # RFC 6675 NextSeg rule (4)
+    TCP_SACK_BLOCKS_BOGUS      # SACK blocks outside SND.UNA..SND.MAX or inverted, ignored
+    TCP_DSACK_BLOCKS_IN        # SACK blocks at or below SND.UNA (RFC 2883 D-SACK)
+    TCP_LOSS_PROBES            # tail loss probes (RFC 8985 §7)
     TCP_STAT_COUNT
 
 cdef const char *tcp_stat_name(int i) noexcept

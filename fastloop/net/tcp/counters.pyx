@@ -10,7 +10,9 @@ _NAMES = [
     b"paws_dropped", b"out_of_window", b"challenge_acks", b"challenge_acks_limited",
     b"syncookies_sent", b"syncookies_ok", b"syncookies_failed", b"listen_overflows",
     b"delayed_acks", b"window_probes", b"keepalive_probes", b"time_wait_reused",
-    b"zero_window_advertised",
+    b"zero_window_advertised", b"sack_recoveries", b"sack_lost_retransmits",
+    b"retransmits_rescue", b"sack_blocks_bogus", b"dsack_blocks_in",
+    b"loss_probes",
 ]
 assert len(_NAMES) == TCP_STAT_COUNT
 cdef list _keep = _NAMES

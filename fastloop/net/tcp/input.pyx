@@ -28,6 +28,8 @@ from fastloop.net.tcp.output cimport (
 from fastloop.net.tcp.lifecycle cimport (
     conn_new, conn_negotiate, conn_remove, conn_reset, conn_time_wait)
 from fastloop.net.tcp.timers cimport rtt_sample, restart_keepalive
+from fastloop.net.tcp.recovery cimport sack_ack_update, sack_cumulative_ack, sack_duplicate_ack
+from fastloop.net.tcp.sack cimport sack_unsacked
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
 
@@ -413,14 +415,22 @@ cdef bint _accept(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t now) n
 cdef void ack_input(TcpLayerBase L, TcpConnection c, TcpHeader *h, seq_t seq, uint32_t payload,
                     uint64_t now) noexcept:
     """The fifth check for an established connection: new data acknowledged, duplicate ACKs
-    (RFC 5681 §3.2, RFC 6582), the send window (RFC 9293 §3.10.7.4), FIN acknowledged."""
+    (RFC 5681 §3.2; RFC 6675 §5 with SACK, RFC 6582 without), the send window (RFC 9293
+    §3.10.7.4), FIN acknowledged."""
     cdef uint32_t wnd = <uint32_t>h.window << c.snd_wscale
+    cdef uint32_t sacked = sack_ack_update(L, c, h) if c.sack_ok else 0
+    cdef bint dup = h.ack == c.snd_una and payload == 0 and not (h.flags & TCP_FIN) \
+        and wnd == c.snd_wnd and c.snd_max != c.snd_una
     if seq_gt(h.ack, c.snd_una):
         _new_ack(L, c, h, now)
         if c.state == CLOSED:
             return
-    elif h.ack == c.snd_una and payload == 0 and not (h.flags & TCP_FIN) \
-            and wnd == c.snd_wnd and c.snd_max != c.snd_una:
+        if sacked:                                 # RFC 6675 §5 step (2): "regardless of its
+            sack_duplicate_ack(L, c, now)          # status as a cumulative acknowledgment"
+    elif c.sack_ok:
+        if dup or (sacked and h.ack == c.snd_una):   # RFC 6675 §2 duplicate acknowledgment
+            sack_duplicate_ack(L, c, now)
+    elif dup:
         _duplicate_ack(L, c, now)
     # the window, from a segment not older than the last that set it
     if seq_lt(c.snd_wl1, seq) or (c.snd_wl1 == seq and seq_le(c.snd_wl2, h.ack)):
@@ -438,7 +448,7 @@ cdef void ack_input(TcpLayerBase L, TcpConnection c, TcpHeader *h, seq_t seq, ui
 
 cdef void _new_ack(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t now) noexcept:
     cdef uint32_t acked = h.ack - c.snd_una
-    cdef uint32_t flight = c.flight()
+    cdef uint32_t flight = c.flight(), pipe
     cdef bint fin_acked = c.fin_queued and seq_gt(c.snd_max, c.fin_seq()) \
         and h.ack == c.fin_seq() + 1
     cdef uint32_t data = acked - (1 if fin_acked else 0)
@@ -453,7 +463,14 @@ cdef void _new_ack(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t now) 
         rtt_sample(L, c, rtt)
         c.rtt_active = False
     c.backoff = 0
-    if c.in_recovery:
+    if c.sack_ok:
+        # what is in the network is pipe, not FlightSize (RFC 6675 §4 SetPipe outside
+        # recovery; RFC 7661 §4.3 uses it to judge whether cwnd was used); no growth while in
+        # recovery (cc_on_ack)
+        pipe = sack_unsacked(&c.sb, c.snd_una, c.snd_nxt)
+        cc_on_ack(&c.cc, data, pipe, rtt, now, cc_window_full(&c.cc, pipe))
+        sack_cumulative_ack(L, c, h.ack, now)
+    elif c.in_recovery:
         if seq_ge(h.ack, c.recover):               # full ACK: recovery is over (RFC 6582 §3.2)
             c.in_recovery = False
             c.dupacks = 0
@@ -473,6 +490,7 @@ cdef void _new_ack(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t now) 
         c.snd_nxt = c.snd_una
     if c.snd_una == c.snd_max:                     # RFC 6298 §5.2-5.3
         L.wheel.cancel(&c.t_retransmit)
+        L.wheel.cancel(&c.t_loss_probe)
     else:
         L.wheel.arm(&c.t_retransmit, now + c.rto_ns)
     c.schedule_output()

@@ -80,6 +80,7 @@ cdef void _cancel_timers(TcpLayerBase L, TcpConnection c) noexcept:
     L.wheel.cancel(&c.t_persist)
     L.wheel.cancel(&c.t_keepalive)
     L.wheel.cancel(&c.t_lifetime)
+    L.wheel.cancel(&c.t_loss_probe)
 
 
 cdef void conn_remove(TcpLayerBase L, TcpConnection c, int error) noexcept:

@@ -17,5 +17,10 @@ cdef void send_reset_reply(TcpLayerBase L, Ipv4Header *ip, TcpHeader *h, uint32_
                            uint64_t now) noexcept
 cdef void send_challenge_ack(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept
 cdef void send_cookie_synack(TcpLayerBase L, Ipv4Header *ip, TcpHeader *h, uint64_t now) noexcept
+cdef uint32_t segment_payload_max(TcpConnection c) noexcept
+cdef uint32_t send_new_segment(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept
+cdef void arm_loss_probe(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept
+cdef uint32_t send_range(TcpLayerBase L, TcpConnection c, seq_t seq, uint32_t length,
+                        uint64_t now) noexcept
 cdef void retransmit_head(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept
 cdef void tcp_output(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept

@@ -16,18 +16,22 @@ from fastloop.net.tcp.seq cimport seq_lt, seq_le, seq_gt, seq_ge
 from fastloop.net.tcp.sndbuf cimport sndbuf_copy
 from fastloop.net.tcp.rcvbuf cimport rcvbuf_space, ooo_sack_blocks
 from fastloop.net.tcp.congestion cimport cc_on_send
+from fastloop.net.tcp.sack cimport (
+    SackRule, SACK_NONE, SACK_RULE_LOST, sack_pipe, sack_unsacked, sack_next_seg, sack_rescue,
+    sack_skip, sack_hole_len)
 from fastloop.net.tcp.siphash cimport siphash24_tuple
 from fastloop.net.tcp.syncookie cimport (syncookie_make, syncookie_mss_clamp, syncookie_ts_make)
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
 
 cdef uint64_t NS_PER_MS = 1000000
+cdef uint64_t PTO_MIN_NS = 2 * NS_PER_MS
 
 cdef enum:
     SACK_BLOCKS_SENT = 3           # with timestamps, 3 blocks fill the 40 option bytes
 
 
-cdef inline uint32_t segment_payload_max(TcpConnection c) noexcept:
+cdef uint32_t segment_payload_max(TcpConnection c) noexcept:
     """c.mss assumes timestamps only; SACK blocks take payload room (RFC 2018 §3)."""
     cdef uint32_t blocks
     if not c.sack_ok or c.rcv.ooo_n == 0:
@@ -129,7 +133,12 @@ cdef bint send_segment(TcpLayerBase L, TcpConnection c, seq_t seq, uint32_t n, u
 
 
 cdef void send_ack(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
-    send_segment(L, c, c.snd_nxt, 0, TCP_ACK, now)
+    """<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, where RFC 9293's SND.NXT is our snd_max: after an
+    RTO snd_nxt goes back to SND.UNA, and an ACK carrying it would lie below the RCV.NXT of
+    a peer that got the data but whose ACKs were lost; that peer must drop it as
+    unacceptable (RFC 9293 §3.10.7.4 first check) and its ACK is never seen. Both ends in
+    that state ignore each other's ACKs until they time out."""
+    send_segment(L, c, c.snd_max, 0, TCP_ACK, now)
 
 
 cdef void send_syn(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
@@ -244,46 +253,144 @@ cdef bint _may_send_short(TcpConnection c, uint32_t n, uint32_t unsent, uint32_t
     return fin or c.nodelay or in_flight == 0
 
 
+cdef void arm_loss_probe(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
+    """RFC 8985 §7.2: PTO = 2*SRTT after the last transmission, plus the peer's delayed
+    ACK when only one segment is out; none when the RTO would come first. At least
+    PTO_MIN: timestamps measure in whole milliseconds, so a fast path's SRTT may read 0."""
+    cdef uint64_t pto = max(2 * c.srtt_ns, <uint64_t>PTO_MIN_NS)
+    if not c.sack_ok:
+        return
+    if c.snd_max - c.snd_una <= c.mss:
+        pto += L.delayed_ack_ns
+    if pto < c.rto_ns:
+        L.wheel.arm(&c.t_loss_probe, now + pto)
+
+
+cdef uint32_t send_range(TcpLayerBase L, TcpConnection c, seq_t seq, uint32_t length,
+                        uint64_t now) noexcept:
+    """Retransmit up to `length` octets of sequence space from seq: its data, and our FIN if
+    the range reaches it. Returns the sequence space sent (0: nothing)."""
+    cdef uint32_t off = seq - c.snd_una
+    cdef uint32_t n = min(length, c.snd.len - off) if off < c.snd.len else 0
+    cdef uint8_t flags = TCP_ACK
+    cdef bint fin = c.fin_queued and seq_gt(c.snd_max, c.fin_seq()) and off + n == c.snd.len \
+        and length > n
+    if n and off + n == c.snd.len:
+        flags |= TCP_PSH
+    if fin:
+        flags |= TCP_FIN
+    if n == 0 and not fin:
+        return 0
+    c.rtt_active = False                           # Karn: never time a retransmission
+    if not send_segment(L, c, seq, n, flags, now):
+        return 0
+    if not timer_armed(&c.t_retransmit):           # RFC 6298 §5.1
+        L.wheel.arm(&c.t_retransmit, now + c.rto_ns)
+    arm_loss_probe(L, c, now)
+    cc_on_send(&c.cc, now)
+    return n + (1 if fin else 0)
+
+
+cdef uint32_t _send_next(TcpLayerBase L, TcpConnection c, uint32_t seg_max, uint32_t pipe,
+                         uint64_t now) noexcept:
+    """One segment at SND.NXT, as far as cwnd (against pipe: what is in the network), the
+    peer's window (against the sequence space in use), Nagle and SWS avoidance allow.
+    Returns the sequence space it took; 0 when nothing went."""
+    cdef uint32_t off, unsent, usable, n, hole
+    cdef bint fin, hole_cut = False
+    cdef uint8_t flags
+    cdef bint resending = c.sack_ok and c.sb.n and seq_lt(c.snd_nxt, c.snd_max)
+    if resending:                                  # going back after an RTO: skip what the
+        c.snd_nxt = sack_skip(&c.sb, c.snd_nxt)    # peer SACKed since (RFC 6675 §5.1)
+    off = c.snd_nxt - c.snd_una
+    unsent = c.snd.len - off if off < c.snd.len else 0
+    usable = min(c.snd_wnd - off if c.snd_wnd > off else 0,
+                 c.cc.cwnd - pipe if c.cc.cwnd > pipe else 0)
+    n = min(unsent, seg_max, usable)
+    if resending:
+        hole = sack_hole_len(&c.sb, c.snd_nxt)
+        if hole < n:
+            n = hole
+            hole_cut = True
+    fin = c.fin_queued and off + n == c.snd.len and seq_le(c.snd_nxt, c.fin_seq())
+    if n == 0 and not fin:
+        return 0
+    if n < seg_max and not hole_cut and not _may_send_short(c, n, unsent, off, fin):
+        return 0
+    flags = TCP_ACK
+    if n and n == unsent:
+        flags |= TCP_PSH
+    if fin:
+        flags |= TCP_FIN
+    if not send_segment(L, c, c.snd_nxt, n, flags, now):
+        return 0
+    if not c.rtt_active and not c.ts_ok and seq_ge(c.snd_nxt, c.snd_max) and n:
+        c.rtt_active = True                        # Karn: time only new data (RFC 6298 §3)
+        c.rtt_seq = c.snd_nxt
+        c.rtt_start = now
+    c.snd_nxt += n + (1 if fin else 0)
+    if seq_gt(c.snd_nxt, c.snd_max):
+        c.snd_max = c.snd_nxt
+    if not timer_armed(&c.t_retransmit):
+        L.wheel.arm(&c.t_retransmit, now + c.rto_ns)
+    arm_loss_probe(L, c, now)
+    cc_on_send(&c.cc, now)
+    return n + (1 if fin else 0)
+
+
+cdef uint32_t send_new_segment(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
+    """One new segment whatever cwnd says (a loss probe, RFC 8985 §7.3); the peer's window,
+    Nagle and SWS avoidance still hold. Returns the sequence space sent."""
+    return _send_next(L, c, segment_payload_max(c), 0, now)
+
+
+cdef void _sack_recovery_output(TcpLayerBase L, TcpConnection c, uint32_t seg_max,
+                                uint64_t now) noexcept:
+    """RFC 6675 §5 (C): while cwnd - pipe >= 1 SMSS, send what NextSeg() chooses."""
+    cdef uint32_t pipe = sack_pipe(&c.sb, c.snd_una, c.snd_max, c.mss)
+    cdef uint32_t n, sent
+    cdef seq_t seq
+    cdef SackRule rule
+    while <uint64_t>c.cc.cwnd >= <uint64_t>pipe + c.mss:
+        rule = sack_next_seg(&c.sb, c.snd_una, seg_max, &seq, &n)
+        if rule != SACK_RULE_LOST:                 # rule (2), new data, comes before (3)
+            sent = _send_next(L, c, seg_max, pipe, now)
+            if sent:
+                pipe += sent                       # (C.3), (C.4)
+                continue
+        if rule == SACK_NONE:                      # rule (4): HighRxt stays (C.2)
+            if not sack_rescue(&c.sb, c.snd_una, c.snd_max, c.recover, seg_max, &seq, &n):
+                return
+            sent = send_range(L, c, seq, n, now)
+            L.stats[TCP_RETRANSMITS_RESCUE] += 1
+        else:                                      # rules (1) and (3)
+            sent = send_range(L, c, seq, n, now)
+            c.sb.high_rxt = seq + sent             # (C.2)
+            c.sb.rxt_ns = now
+            L.stats[TCP_RETRANSMITS_SACK] += 1
+        if sent == 0:
+            return
+        pipe += sent                               # (C.4)
+
+
 cdef void tcp_output(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
     """Send what the peer's window, cwnd, Nagle and the state allow, then an owed ACK."""
-    cdef uint32_t off, unsent, wnd, in_flight, usable, n
     cdef uint32_t seg_max = segment_payload_max(c)
-    cdef bint fin
-    cdef uint8_t flags
+    cdef uint32_t pipe
     cdef int st = c.state
     if st == ESTABLISHED or st == CLOSE_WAIT or st == FIN_WAIT_1 or st == CLOSING \
             or st == LAST_ACK:
-        while True:
-            off = c.snd_nxt - c.snd_una
-            unsent = c.snd.len - off if off < c.snd.len else 0
-            in_flight = c.snd_nxt - c.snd_una
-            wnd = min(c.snd_wnd, c.cc.cwnd)
-            usable = wnd - in_flight if wnd > in_flight else 0
-            n = min(unsent, seg_max, usable)
-            fin = c.fin_queued and off + n == c.snd.len and seq_le(c.snd_nxt, c.fin_seq())
-            if n == 0 and not fin:
-                break
-            if n < seg_max and not _may_send_short(c, n, unsent, in_flight, fin):
-                break
-            flags = TCP_ACK
-            if n and n == unsent:
-                flags |= TCP_PSH
-            if fin:
-                flags |= TCP_FIN
-            if not send_segment(L, c, c.snd_nxt, n, flags, now):
-                break
-            if not c.rtt_active and not c.ts_ok and seq_ge(c.snd_nxt, c.snd_max) and n:
-                c.rtt_active = True                # Karn: time only new data (RFC 6298 §3)
-                c.rtt_seq = c.snd_nxt
-                c.rtt_start = now
-            c.snd_nxt += n + (1 if fin else 0)
-            if seq_gt(c.snd_nxt, c.snd_max):
-                c.snd_max = c.snd_nxt
-            if not timer_armed(&c.t_retransmit):
-                L.wheel.arm(&c.t_retransmit, now + c.rto_ns)
-            cc_on_send(&c.cc, now)
-            if fin:
-                break
+        if c.sack_ok and c.in_recovery:
+            _sack_recovery_output(L, c, seg_max, now)
+        else:
+            while True:
+                # outside recovery, pipe is what was sent and neither ACKed nor SACKed
+                # (RFC 6675 §5 step (3): limited transmit governed by cwnd - pipe)
+                pipe = c.snd_nxt - c.snd_una
+                if c.sack_ok and c.sb.n:
+                    pipe = sack_unsacked(&c.sb, c.snd_una, c.snd_nxt)
+                if _send_next(L, c, seg_max, pipe, now) == 0:
+                    break
         # data waiting, nothing in flight to bring an ACK: a zero window is probed (RFC 9293
         # §3.8.6.1), a window held back by SWS avoidance is overridden (RFC 1122 §4.2.3.4)
         if c.snd.len > c.snd_nxt - c.snd_una and c.snd_nxt == c.snd_una \

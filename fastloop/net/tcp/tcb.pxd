@@ -10,6 +10,7 @@ from fastloop.net.tcp.seq cimport seq_t
 from fastloop.net.tcp.sndbuf cimport SendBuffer
 from fastloop.net.tcp.rcvbuf cimport RecvBuffer
 from fastloop.net.tcp.congestion cimport CongestionState
+from fastloop.net.tcp.sack cimport SackScoreboard
 from fastloop.net.tcp.isn cimport TcpSecrets
 from fastloop.net.tcp.counters cimport TCP_STAT_COUNT
 
@@ -32,6 +33,7 @@ cdef enum TimerKind:               # TimerNode.kind: which timer of a connection
     T_PERSIST
     T_KEEPALIVE
     T_TIME_WAIT                    # also the connect / SYN-RECEIVED lifetime bound
+    T_LOSS_PROBE                   # SACK: tail loss probe / lost retransmission (recovery.pyx)
 
 cdef inline object conn_key(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport):
     """The connection table's key: one int for the 4-tuple."""
@@ -108,10 +110,11 @@ cdef class TcpConnection:
     cdef uint64_t rtt_start
     cdef bint rtt_active
 
-    # loss recovery (RFC 5681, RFC 6582)
+    # loss recovery: RFC 6675 with SACK (recovery.pyx), else NewReno (RFC 5681, RFC 6582)
     cdef uint32_t dupacks
-    cdef seq_t recover
+    cdef seq_t recover             # RFC 6582 recover; RFC 6675 RecoveryPoint (one past)
     cdef bint in_recovery
+    cdef SackScoreboard sb         # what the peer SACKed (sack_ok only)
     cdef CongestionState cc
 
     cdef SendBuffer snd
@@ -143,6 +146,7 @@ cdef class TcpConnection:
     cdef TimerNode t_persist
     cdef TimerNode t_keepalive
     cdef TimerNode t_lifetime      # TIME-WAIT, connect timeout, SYN-RECEIVED bound
+    cdef TimerNode t_loss_probe    # sack_ok: PTO after the last transmission (recovery.pyx)
 
     cdef uint32_t flight(self) noexcept
     cdef void schedule_output(self) noexcept

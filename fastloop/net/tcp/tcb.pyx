@@ -57,6 +57,7 @@ cdef class TcpConnection:
         timer_init(&self.t_persist, T_PERSIST, me)
         timer_init(&self.t_keepalive, T_KEEPALIVE, me)
         timer_init(&self.t_lifetime, T_TIME_WAIT, me)
+        timer_init(&self.t_loss_probe, T_LOSS_PROBE, me)
         sndbuf_init(&self.snd, 0)
 
     cdef uint32_t flight(self) noexcept:
@@ -192,7 +193,8 @@ cdef class TcpConnection:
                     ("delayed_ack", timer_armed(&self.t_delayed_ack)),
                     ("persist", timer_armed(&self.t_persist)),
                     ("keepalive", timer_armed(&self.t_keepalive)),
-                    ("lifetime", timer_armed(&self.t_lifetime))) if armed]}
+                    ("lifetime", timer_armed(&self.t_lifetime)),
+                    ("loss_probe", timer_armed(&self.t_loss_probe))) if armed]}
 
     def __repr__(self):
         l, r = self.local, self.remote

@@ -9,6 +9,7 @@ from fastloop.net.wire.tcp cimport TCP_ACK
 from fastloop.net.tcp.congestion cimport cc_on_rto, cc_on_syn_lost
 from fastloop.net.tcp.output cimport send_segment, send_ack, send_syn, tcp_output
 from fastloop.net.tcp.lifecycle cimport conn_remove
+from fastloop.net.tcp.recovery cimport sack_on_rto, loss_probe_timer
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
 
@@ -63,7 +64,9 @@ cdef void retransmit_timer(TcpLayerBase L, TcpConnection c, uint64_t now) noexce
     cc_on_rto(&c.cc, c.flight(), now)
     c.in_recovery = False
     c.dupacks = 0
-    c.recover = c.snd_max                          # RFC 6582 §3.2 step 4
+    c.recover = c.snd_max                          # RFC 6582 §3.2 step 4, RFC 6675 §5.1
+    if c.sack_ok:
+        sack_on_rto(L, c, now)
     c.rtt_active = False                           # Karn's rule
     c.snd_nxt = c.snd_una
     L.stats[TCP_RETRANSMITS_RTO] += 1
@@ -141,6 +144,8 @@ cdef void tcp_timers(TcpLayerBase L, uint64_t now) noexcept:
                 persist_timer(L, c, now)
             elif fired[i].kind == T_KEEPALIVE:
                 keepalive_timer(L, c, now)
+            elif fired[i].kind == T_LOSS_PROBE:
+                loss_probe_timer(L, c, now)
             else:
                 lifetime_timer(L, c, now)
         c = None
