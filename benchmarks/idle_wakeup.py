@@ -14,13 +14,13 @@ import argparse
 import datetime
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from server_proc import connect, server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "idle_wakeup.json"
@@ -53,21 +53,8 @@ def cpu_seconds(pid):
 
 
 def run_mode(mode, count, gap, net, ifname):
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(REPO), ifname, net, mode],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        if proc.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"server ({mode}) did not start")
-        s = None
-        for _ in range(100):                    # the tap's address appears asynchronously
-            try:
-                s = socket.create_connection((f"{net}.2", 7300), timeout=2)
-                break
-            except OSError:
-                time.sleep(0.05)
-        if s is None:
-            raise RuntimeError("could not connect")
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    with server(SERVER, REPO, ifname, net, mode) as proc:
+        s = connect(f"{net}.2", 7300)
         msg = b"x" * 64
         rtts = []
         c0, t0 = cpu_seconds(proc.pid), time.monotonic()
@@ -81,17 +68,9 @@ def run_mode(mode, count, gap, net, ifname):
             rtts.append((time.perf_counter_ns() - start) / 1000)
         cpu = (cpu_seconds(proc.pid) - c0) / (time.monotonic() - t0)
         s.close()
-        rtts.sort()
-        return {"p50_us": rtts[len(rtts) // 2], "p90_us": rtts[int(len(rtts) * 0.9)],
-                "p99_us": rtts[int(len(rtts) * 0.99)], "server_cpu": cpu}
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    rtts.sort()
+    return {"p50_us": rtts[len(rtts) // 2], "p90_us": rtts[int(len(rtts) * 0.9)],
+            "p99_us": rtts[int(len(rtts) * 0.99)], "server_cpu": cpu}
 
 
 def main(argv=None):

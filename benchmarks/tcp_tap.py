@@ -15,13 +15,14 @@ import argparse
 import datetime
 import json
 import os
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from server_proc import connect, server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "tcp_tap.json"
@@ -61,17 +62,6 @@ else:
     import uvloop
     uvloop.run(main("127.0.0.1"))
 """
-
-
-def connect(host, port):
-    for _ in range(200):                     # a tap's address appears asynchronously
-        try:
-            s = socket.create_connection((host, port), timeout=10)
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return s
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"could not connect to {host}:{port}")
 
 
 def request_response(host, seconds):
@@ -118,20 +108,8 @@ def bulk(host, mib):
 
 
 def run_server(kind, ifname, net, fn):
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(REPO), kind, ifname, net],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        if proc.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"{kind} server did not start")
+    with server(SERVER, REPO, kind, ifname, net):
         return fn(f"{net}.2" if kind == "fastloop" else "127.0.0.1")
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def main(argv=None):

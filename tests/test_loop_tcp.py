@@ -62,6 +62,19 @@ class EchoServer(asyncio.Protocol):
         return False          # close after the peer's FIN: our FIN follows the echoed data
 
 
+async def echo_pair(loop):
+    """An EchoServer on LOCAL and a Recorder connected to it: (server, port, tr, pr)."""
+    server = await loop.create_server(EchoServer, LOCAL, 0)
+    port = server.sockets[0].getsockname()[1]
+    tr, pr = await loop.create_connection(Recorder, LOCAL, port)
+    return server, port, tr, pr
+
+
+async def close_server(server):
+    server.close()
+    await server.wait_closed()
+
+
 async def _until(pred, loop_timeout=10):
     for _ in range(int(loop_timeout * 1000)):
         if pred():
@@ -73,9 +86,7 @@ async def _until(pred, loop_timeout=10):
 def test_echo_protocol_extra_info_and_orderly_close(any_loop):
     async def main():
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(EchoServer, LOCAL, 0)
-        port = server.sockets[0].getsockname()[1]
-        tr, pr = await loop.create_connection(Recorder, LOCAL, port)
+        server, port, tr, pr = await echo_pair(loop)
         if any_loop.kind != "uvloop":        # uvloop's transports only quack like one
             assert isinstance(tr, asyncio.Transport)
         assert tr.get_extra_info("peername") == (LOCAL, port)
@@ -94,8 +105,7 @@ def test_echo_protocol_extra_info_and_orderly_close(any_loop):
         await pr.lost
         assert pr.events == ["made", "data", "eof", ("lost", None)]
         assert tr.is_closing()
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
         return loop
     any_loop.run(main())
     if any_loop.stack is not None:
@@ -125,8 +135,7 @@ def test_streams_echo_many_lines(any_loop):
         assert reader.at_eof()
         writer.close()
         await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
     any_loop.run(main())
 
 
@@ -171,8 +180,7 @@ def test_bulk_both_ways_with_flow_control(any_loop):
         assert bytes(pr.data) == hashlib.sha256(data).hexdigest().encode()
         assert "resume_writing" in pr.events
         assert srv.n == len(data) and srv.paused_once
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
     any_loop.run(main())
 
 
@@ -206,8 +214,7 @@ def test_half_close_server_keeps_writing(any_loop):
         tr.close()
         await pr.lost
         assert pr.events == ["made", "data", "eof", ("lost", None)]
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
     any_loop.run(main())
 
 
@@ -231,17 +238,14 @@ def test_abort_drops_buffer_and_peer_sees_the_end(any_loop):
         await peers[0].lost                  # the server side learns the connection ended
         assert peers[0].events[0] == "made" and peers[0].events[-1][0] == "lost"
         tr.close()                           # after abort: a no-op
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
     any_loop.run(main())
 
 
 def test_close_then_connection_lost_once_and_writes_ignored(strict_loop):
     async def main():
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(EchoServer, LOCAL, 0)
-        port = server.sockets[0].getsockname()[1]
-        tr, pr = await loop.create_connection(Recorder, LOCAL, port)
+        server, port, tr, pr = await echo_pair(loop)
         tr.write(b"bye")
         tr.close()
         tr.close()
@@ -249,8 +253,7 @@ def test_close_then_connection_lost_once_and_writes_ignored(strict_loop):
         assert (await pr.lost) is None
         tr.write(b"ignored")                 # asyncio ignores (and counts) writes after close
         assert pr.events.count(("lost", None)) == 1
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
     strict_loop.run(main())
 
 
@@ -259,8 +262,7 @@ def test_connection_refused(any_loop):
         loop = asyncio.get_running_loop()
         server = await loop.create_server(EchoServer, LOCAL, 0)
         port = server.sockets[0].getsockname()[1]
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
         with pytest.raises(ConnectionRefusedError):
             await loop.create_connection(Recorder, LOCAL, port)
     any_loop.run(main())
@@ -296,8 +298,7 @@ def test_address_in_use(any_loop):
         with pytest.raises(OSError) as e:
             await loop.create_server(EchoServer, LOCAL, port)
         assert e.value.errno == 98           # EADDRINUSE
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
     any_loop.run(main())
 
 
@@ -336,8 +337,7 @@ def test_buffered_protocol_gets_every_byte(any_loop):
         tr.write_eof()
         assert await proto.done == data
         await pr.lost
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
     any_loop.run(main())
 
 
@@ -359,8 +359,7 @@ def test_tls_with_ssl_argument_and_start_tls(any_loop):
         assert await reader.readline() == b"secure hello\n"
         writer.close()
         await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
 
         # start_tls: plain first, then upgrade both ends
         upgraded = loop.create_future()
@@ -386,8 +385,7 @@ def test_tls_with_ssl_argument_and_start_tls(any_loop):
         assert await reader.readline() == b"cba\n"
         assert await upgraded
         writer.close()
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
     any_loop.run(main())
 
 
@@ -415,17 +413,14 @@ def test_sendfile_fallback(strict_loop, tmp_path):
         await done
         assert got[0] == blob[100:]
         tr.close()
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
     strict_loop.run(main())
 
 
 def test_socket_options_reach_the_connection(any_loop):
     async def main():
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(EchoServer, LOCAL, 0)
-        port = server.sockets[0].getsockname()[1]
-        tr, pr = await loop.create_connection(Recorder, LOCAL, port)
+        server, port, tr, pr = await echo_pair(loop)
         sock = tr.get_extra_info("socket")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
@@ -435,8 +430,7 @@ def test_socket_options_reach_the_connection(any_loop):
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
         tr.close()
         await pr.lost
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
     any_loop.run(main())
 
 
@@ -469,9 +463,7 @@ def test_keepalive_set_through_the_socket_probes_an_idle_connection(strict_loop)
     connection stays up, since the peer answers the probes."""
     async def main():
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(EchoServer, LOCAL, 0)
-        port = server.sockets[0].getsockname()[1]
-        tr, pr = await loop.create_connection(Recorder, LOCAL, port)
+        server, port, tr, pr = await echo_pair(loop)
         sock = tr.get_extra_info("socket")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
@@ -481,8 +473,7 @@ def test_keepalive_set_through_the_socket_probes_an_idle_connection(strict_loop)
         await _until(lambda: bytes(pr.data) == b"alive")
         tr.close()
         await pr.lost
-        server.close()
-        await server.wait_closed()
+        await close_server(server)
     strict_loop.run(main())
     if strict_loop.stack is not None:
         assert strict_loop.tcp_counters()["keepalive_probes"] >= 1

@@ -42,6 +42,21 @@ _Future = asyncio.Future                         # the C implementations (_async
 _Task = asyncio.Task
 
 
+cdef TimerHandle _schedule(object loop, double when, object callback, tuple args,
+                           object context, str method):
+    """call_at and call_later: asyncio's checks, then a TimerHandle on the heap."""
+    cdef LoopCore core = loop._fl_core
+    if core.closed:
+        raise RuntimeError("Event loop is closed")
+    if core.debug:
+        loop._check_thread()
+        loop._check_callback(callback, method)
+    cdef TimerHandle t = new_timer(when, callback, args, loop, context, core.debug)
+    heappush(core.scheduled, t)
+    t._scheduled = True
+    return t
+
+
 cdef int _iterate(LoopCore core, object loop) except -1:
     while True:
         core.run_once()
@@ -144,31 +159,13 @@ class Loop(asyncio.SelectorEventLoop):
     def call_at(self, when, callback, *args, context=None):
         if when is None:
             raise TypeError("when cannot be None")
-        cdef LoopCore core = self._fl_core
-        if core.closed:
-            raise RuntimeError("Event loop is closed")
-        if core.debug:
-            self._check_thread()
-            self._check_callback(callback, "call_at")
-        cdef TimerHandle t = new_timer(when, callback, args, self, context, core.debug)
-        heappush(core.scheduled, t)
-        t._scheduled = True
-        return t
+        return _schedule(self, when, callback, args, context, "call_at")
 
     def call_later(self, delay, callback, *args, context=None):
         if delay is None:
             raise TypeError("delay must not be None")
-        cdef LoopCore core = self._fl_core
-        if core.closed:
-            raise RuntimeError("Event loop is closed")
-        if core.debug:
-            self._check_thread()
-            self._check_callback(callback, "call_later")
-        cdef TimerHandle t = new_timer(fl_now_ns() * 1e-9 + delay, callback, args, self,
-                                       context, core.debug)
-        heappush(core.scheduled, t)
-        t._scheduled = True
-        return t
+        return _schedule(self, fl_now_ns() * 1e-9 + delay, callback, args, context,
+                         "call_later")
 
     def create_future(self):
         return _Future(loop=self)
