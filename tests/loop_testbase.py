@@ -103,7 +103,8 @@ def any_loop(request, eal):
 def strict_loop(request, eal):
     """For the parts of asyncio's contract uvloop does not follow: it raises on a write after
     close(), where asyncio ignores and counts it; it has no loop.sendfile(); closing it closes
-    open transports without asyncio's ResourceWarning."""
+    open transports without asyncio's ResourceWarning; a pause_reading() in connection_made()
+    does not keep the first data from data_received()."""
     with make_case(request.param) as case:
         yield case
 

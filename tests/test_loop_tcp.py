@@ -477,3 +477,41 @@ def test_keepalive_set_through_the_socket_probes_an_idle_connection(strict_loop)
     strict_loop.run(main())
     if strict_loop.stack is not None:
         assert strict_loop.tcp_counters()["keepalive_probes"] >= 1
+
+
+def test_pause_and_resume_reading_after_the_peer_finished(strict_loop):
+    """Reading paused across the peer's data and FIN: nothing is delivered while paused; on
+    resume the data, then eof_received, arrive in order; pausing and resuming again after
+    the end is harmless."""
+    class Sender(asyncio.Protocol):
+        def connection_made(self, transport):
+            transport.write(b"last words")
+            transport.write_eof()
+
+        def eof_received(self):
+            return False
+
+    class PausedAtStart(Recorder):
+        def __init__(self):
+            super().__init__(keep_open_on_eof=True)
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            transport.pause_reading()            # before anything can be read
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Sender, LOCAL, 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, pr = await loop.create_connection(PausedAtStart, LOCAL, port)
+        await asyncio.sleep(0.2)                 # the peer's data and FIN arrive meanwhile
+        assert pr.events == ["made"]
+        tr.resume_reading()
+        await pr.eof
+        assert bytes(pr.data) == b"last words" and pr.events == ["made", "data", "eof"]
+        tr.pause_reading()
+        tr.resume_reading()
+        tr.close()
+        assert (await pr.lost) is None
+        await close_server(server)
+    strict_loop.run(main())

@@ -233,7 +233,8 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
         if self._closing or self._paused:
             return
         self._paused = True
-        self._conn.reading_paused = True          # data waits in mbufs; the window closes
+        if self._conn is not None:                # None: both FINs done, nothing to read
+            self._conn.reading_paused = True      # data waits in mbufs; the window closes
         if self._loop.get_debug():
             logger.debug("%r pauses reading", self)
 
@@ -241,7 +242,8 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
         if self._closing or not self._paused:
             return
         self._paused = False
-        self._conn.reading_paused = False
+        if self._conn is not None:
+            self._conn.reading_paused = False
         self._loop.call_soon(self._fl_deliver)
         if self._loop.get_debug():
             logger.debug("%r resumes reading", self)
@@ -254,9 +256,7 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
     def _fl_deliver(self):
         """Deliver what waited (data, EOF, the end) while reading was paused or not started."""
         sink = self._sink
-        if self._conn is None:
-            return
-        if self._conn.readable():
+        if self._conn is not None and self._conn.readable():
             self._fl_on_data()
         if sink.eof and not self._eof_delivered:
             self._fl_on_eof()
@@ -289,7 +289,7 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
     def _fl_on_eof(self):
         if not self._started or self._paused or self._closing or self._eof_delivered:
             return
-        if self._conn.readable():                 # data first (asyncio's order)
+        if self._conn is not None and self._conn.readable():   # data first (asyncio's order)
             return
         self._eof_delivered = True
         try:
