@@ -182,3 +182,19 @@ def test_newreno_partial_ack_retransmits_the_next_hole(ctx):
     ctx.send(seg("A", 5001, 7001), at=0.45)
     ctx.expect_nothing(until=5)
     assert not c.info()["in_recovery"]
+
+
+def test_abort_after_a_timeout_resets_at_the_highest_sequence_sent(ctx):
+    """RFC 9293 §3.10.5 ABORT sends <SEQ=SND.NXT><CTL=RST>. After an RTO our go-back pointer
+    sits at SND.UNA, but the peer may already hold everything up to the highest byte sent
+    (its RCV.NXT is there), where a RST at the old SND.UNA would fall below its window and be
+    ignored (RFC 5961 §3.2): the RST carries SND.MAX, RFC 9293's SND.NXT."""
+    c, app = _established(ctx)
+    ctx.do(lambda: c.send(bytes(3000)), at=0.2)
+    for s in (1001, 2001, 3001):
+        ctx.expect(seq(s), length(1000), sent_at(0.2))
+    ctx.advance(0.5)
+    ctx.expect(seq(1001), length(1000), sent_at(0.5))     # snd_nxt went back to 2001
+    ctx.do(c.abort, at=0.6)
+    ctx.expect(flags("RA"), seq(4001), ack(5001), length(0))
+    ctx.assert_clean()

@@ -99,9 +99,11 @@ cdef void conn_remove(TcpLayerBase L, TcpConnection c, int error) noexcept:
 
 
 cdef void conn_reset(TcpLayerBase L, TcpConnection c, int error, uint64_t now) noexcept:
-    """ABORT (RFC 9293 §3.10.4): <SEQ=SND.NXT><CTL=RST> in a synchronized state, then gone."""
+    """ABORT (RFC 9293 §3.10.5): <SEQ=SND.NXT><CTL=RST> in a synchronized state, then gone.
+    RFC 9293's SND.NXT is our snd_max: after an RTO snd_nxt is the go-back pointer, below
+    what the peer may hold, where a RST is out of its window (RFC 5961 §3.2)."""
     if c.state >= SYN_RECEIVED and c.state != TIME_WAIT:
-        send_segment(L, c, c.snd_nxt, 0, TCP_RST | TCP_ACK, now)
+        send_segment(L, c, c.snd_max, 0, TCP_RST | TCP_ACK, now)
         L.stats[TCP_RST_OUT] += 1
     conn_remove(L, c, error)
 
