@@ -314,3 +314,34 @@ def test_a_closed_listener_resets_new_syns(ctx):
     lst.close()
     ctx.send(seg("S", 7000, 0, mss=1460), at=0)
     ctx.expect(flags("RA"), seq(0), ack(7001))
+
+
+def test_data_and_fin_on_the_syn_ack_are_delivered(ctx):
+    """RFC 9293 §3.10.7.3 (SYN-SENT, fourth): after the SYN is taken, "if there are other
+    controls or text in the segment, continue processing at the sixth step": the text is
+    queued and the FIN processed, so one ACK covers SYN, data and FIN."""
+    c, app = ctx.connect(iss=1000, at=0)
+    ctx.expect(flags("S"), seq(1000))
+    ctx.send(seg("FSA", 5000, 1001, 30000, mss=1400, payload=b"banner"), at=0.05)
+    ctx.expect(flags("A"), seq(1001), ack(5008))
+    assert app.events == ["established", "data", "eof"]
+    assert bytes(app.received) == b"banner"
+    assert c.state_name == "CLOSE_WAIT"
+    ctx.do(c.close, at=0.1)
+    ctx.expect(flags("FA"), seq(1001), ack(5008))
+    ctx.send(seg("A", 5008, 1002), at=0.15)
+    ctx.assert_clean()
+
+
+def test_refused_or_unacceptable_syn_acks_carrying_data_free_it(ctx):
+    """The same drops with text on the segment (the mempool check after the test proves the
+    mbufs went back): an unacceptable ACK earns a RST; a RST with its ACK ends the attempt."""
+    import errno
+    c, app = ctx.connect(iss=1000, at=0)
+    ctx.expect(flags("S"))
+    ctx.send(seg("FSA", 5000, 5555, mss=1460, payload=b"junk"), at=0.01)
+    ctx.expect(flags("R"), seq(5555))
+    assert c.state_name == "SYN_SENT" and app.events == []
+    ctx.send(seg("RSA", 5000, 1001, payload=b"junk"), at=0.02)
+    assert c.state_name == "CLOSED" and app.closed_with == errno.ECONNREFUSED
+    ctx.assert_clean()

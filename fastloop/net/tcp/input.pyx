@@ -8,7 +8,7 @@ end of a segment, in asyncio's order: data, then EOF, then closed.
 from libc.errno cimport ECONNREFUSED, ECONNRESET
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from fastloop.includes.dpdk cimport (
-    fl_mbuf, fl_mbuf_data, fl_mbuf_data_len, fl_mbuf_adj, fl_mbuf_trim,
+    fl_mbuf, fl_mbuf_data, fl_mbuf_data_len, fl_mbuf_pkt_len, fl_mbuf_adj, fl_mbuf_trim,
     fl_mbuf_rx_l4_cksum_bad, fl_mbuf_rx_l4_cksum_good)
 from fastloop.net.wire.ipv4 cimport Ipv4Header
 from fastloop.net.wire.tcp cimport (
@@ -194,8 +194,13 @@ cdef TcpConnection _cookie_connection(TcpLayerBase L, TcpListener lst, Ipv4Heade
 cdef void syn_sent_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, Ipv4Header *ip,
                          TcpHeader *h, uint64_t now) noexcept:
     cdef uint8_t flags = h.flags
-    L.iface.mbuf_free(m)
-    if flags & TCP_ACK and (seq_le(h.ack, c.iss) or seq_gt(h.ack, c.snd_max)):
+    cdef uint32_t payload = fl_mbuf_pkt_len(m)
+    cdef bint ack_ok = not (seq_le(h.ack, c.iss) or seq_gt(h.ack, c.snd_max))
+    if not (flags & TCP_SYN and flags & TCP_ACK and not (flags & TCP_RST) and ack_ok
+            and (payload or flags & TCP_FIN)):
+        L.iface.mbuf_free(m)                       # nothing to keep beyond the controls
+        m = NULL
+    if flags & TCP_ACK and not ack_ok:
         send_reset_reply(L, ip, h, 0, now)         # not an answer to our SYN
         return
     if flags & TCP_RST:
@@ -225,6 +230,17 @@ cdef void syn_sent_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, Ipv4Header
     c.schedule_output()
     if c.sink is not None:
         c.sink.on_established(c)
+    if m == NULL:
+        return
+    if c.state == CLOSED:                          # the application gave up at once
+        L.iface.mbuf_free(m)
+        return
+    # RFC 9293 §3.10.7.3: "continue processing at the sixth step": the SYN is taken, so the
+    # rest is an ESTABLISHED segment at RCV.NXT, inside the window our SYN offered
+    c.rcv_adv = c.rcv_nxt + min(L.rcvbuf_size, 65535)
+    h.flags = flags & ~TCP_SYN
+    h.seq = h.seq + 1
+    synchronized_input(L, c, m, ip, h, payload, now)
 
 
 cdef void _handshake_rtt(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t now) noexcept:
