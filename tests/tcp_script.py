@@ -25,6 +25,7 @@ from fastloop.dev.device import ring_pair
 from fastloop.dev.testing import recv_all, send_frames
 from fastloop.net.tcp.pysink import CallbackListener, CallbackSink
 from fastloop.stack import Stack
+from frames import csum, ip4
 
 US_MAC, US = "02:00:00:00:ab:01", "10.9.7.1"
 PEER_MAC, PEER = "02:00:00:00:ab:02", "10.9.7.2"
@@ -39,18 +40,6 @@ def _mac(s):
     return bytes.fromhex(s.replace(":", ""))
 
 
-def _ip(s):
-    return bytes(int(x) for x in s.split("."))
-
-
-def csum(data: bytes) -> int:
-    """RFC 1071 Internet checksum."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
 
 
 def flag_bits(f):
@@ -97,7 +86,7 @@ def seg(flags, seq, ack=0, window=65535, payload=b"", *, mss=None, wscale=None,
     hdr = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xffffffff, ack & 0xffffffff,
                       (5 + len(o) // 4) << 4, bits, window, 0, urgent) + o
     tcp = hdr + payload
-    pseudo = _ip(src) + _ip(dst) + struct.pack("!BBH", 0, 6, len(tcp))
+    pseudo = ip4(src) + ip4(dst) + struct.pack("!BBH", 0, 6, len(tcp))
     c = csum(pseudo + tcp) ^ (0x5555 if bad_checksum else 0)
     tcp = tcp[:16] + struct.pack("!H", c) + tcp[18:]
     return ip_frame(tcp, src=src, dst=dst)
@@ -107,14 +96,14 @@ def tcp_frame(tcp, src=PEER, dst=US, fix_checksum=True):
     """A frame from raw TCP bytes (header, options, payload), the checksum filled in."""
     if fix_checksum and len(tcp) >= 18:
         tcp = tcp[:16] + b"\0\0" + tcp[18:]
-        pseudo = _ip(src) + _ip(dst) + struct.pack("!BBH", 0, 6, len(tcp))
+        pseudo = ip4(src) + ip4(dst) + struct.pack("!BBH", 0, 6, len(tcp))
         tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
     return ip_frame(tcp, src=src, dst=dst)
 
 
 def ip_frame(l4, proto=6, src=PEER, dst=US):
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 0, 0x4000, 64, proto, 0,
-                     _ip(src), _ip(dst))
+                     ip4(src), ip4(dst))
     ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
     return _mac(US_MAC) + _mac(PEER_MAC) + b"\x08\x00" + ip + l4
 
@@ -175,10 +164,10 @@ def parse_frame(frame, t):
     ip = frame[14:34]
     assert ip[0] == 0x45 and ip[9] == 6, f"not TCP: {frame.hex()}"
     assert csum(ip) == 0, "bad IPv4 header checksum"
-    assert ip[12:16] == _ip(US) and ip[16:20] == _ip(PEER)
+    assert ip[12:16] == ip4(US) and ip[16:20] == ip4(PEER)
     total = struct.unpack("!H", ip[2:4])[0]
     tcp = frame[34:14 + total]
-    assert csum(_ip(US) + _ip(PEER) + struct.pack("!BBH", 0, 6, len(tcp)) + tcp) == 0, \
+    assert csum(ip4(US) + ip4(PEER) + struct.pack("!BBH", 0, 6, len(tcp)) + tcp) == 0, \
         "bad TCP checksum"
     s = Segment()
     s.t = t
@@ -323,8 +312,8 @@ class TcpScript:
         self.listeners = []
         # the peer asks for us: we learn it (RFC 826) and answer; both ARP frames are noise
         arp = (_mac(US_MAC) + _mac(PEER_MAC) + b"\x08\x06"
-               + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + _mac(PEER_MAC) + _ip(PEER)
-               + bytes(6) + _ip(US))
+               + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + _mac(PEER_MAC) + ip4(PEER)
+               + bytes(6) + ip4(US))
         assert send_frames(self.b, [arp]) == 1
         self.stack.poll(START_NS)
         assert len(recv_all(self.b)) == 2          # gratuitous ARP, our reply

@@ -14,6 +14,7 @@ from fastloop.config import StackConfig
 from fastloop.dev.device import ring_pair
 from fastloop.dev.testing import recv_all
 from fastloop.stack import Stack
+from frames import csum, ip4
 
 US_MAC = bytes.fromhex("02000000aa01")
 PEER_MAC = bytes.fromhex("02000000bb02")
@@ -29,18 +30,6 @@ TX_DROPS = {"no_route", "arp_queue_full", "arp_unresolved", "arp_table_full",
 
 
 # ---- hand-built wire formats ----------------------------------------------------------------
-def csum(data: bytes) -> int:
-    """RFC 1071: one's complement of the one's complement sum of 16-bit big-endian words."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-
-
-def ip4(a: str) -> bytes:
-    return bytes(int(x) for x in a.split("."))
 
 
 def eth(payload: bytes, dst=US_MAC, src=PEER_MAC, etype=0x0800) -> bytes:

@@ -17,6 +17,7 @@ from fastloop.config import StackConfig
 from fastloop.dev.device import ring_pair
 from fastloop.dev.testing import recv_all, send_frames
 from fastloop.stack import Stack
+from frames import csum, ip4
 
 US_MAC, US = "02:00:00:00:aa:01", "10.9.6.1"
 PEER_MAC, PEER = "02:00:00:00:bb:02", "10.9.6.2"
@@ -27,22 +28,8 @@ TTL = 64                 # the stack's default TTL (RFC 1700's recommendation)
 DF = 0x4000
 
 
-def csum(data: bytes) -> int:
-    """RFC 1071: one's complement of the one's complement sum of big-endian 16-bit words."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-
-
 def mac(s: str) -> bytes:
     return bytes.fromhex(s.replace(":", ""))
-
-
-def ip4(s: str) -> bytes:
-    return bytes(int(x) for x in s.split("."))
 
 
 class RawEnd:

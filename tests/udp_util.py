@@ -11,6 +11,7 @@ from fastloop.dev.device import ring_pair
 from fastloop.dev.testing import recv_all, send_frames
 from fastloop.net.udp.pysink import CallbackUdpSink
 from fastloop.stack import Stack
+from frames import csum, ip4
 
 US_MAC, US = "02:00:00:00:aa:01", "10.9.8.1"
 PEER_MAC, PEER = "02:00:00:00:bb:02", "10.9.8.2"
@@ -18,20 +19,6 @@ NEIGH_MAC, NEIGH = "02:00:00:00:dd:04", "10.9.8.40"
 SUBNET_BCAST, BCAST = "10.9.8.255", "255.255.255.255"
 BCAST_MAC = "ff:ff:ff:ff:ff:ff"
 DF, TTL = 0x4000, 64
-
-
-def csum(data: bytes) -> int:
-    """RFC 1071: one's complement of the one's complement sum of big-endian 16-bit words."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-
-
-def ip4(s):
-    return bytes(int(x) for x in s.split("."))
 
 
 def udp_sum_ok(src, dst, dgram: bytes) -> bool:
