@@ -134,6 +134,7 @@ class StackConfig:
     loopback: bool = False                    # 127.0.0.0/8 served by the userspace stack
     arp_timeout: float = 60.0                 # seconds an ARP entry stays valid
     arp_queue: int = 16                       # frames held per unresolved neighbour
+    arp_queue_total: int = 256                # ... and for all unresolved neighbours together
     tcp: bool = True                          # attach the TCP layer (segments to closed ports: RST)
     tcp_congestion: str = "cubic"             # or "newreno"
     tcp_sndbuf: int = 262144                  # bytes per connection (SO_SNDBUF)
@@ -141,6 +142,8 @@ class StackConfig:
     tcp_delayed_ack: float = 0.04             # seconds (RFC 1122 §4.2.3.2: at most 0.5)
     tcp_time_wait: float = 60.0               # seconds, 2*MSL
     tcp_syncookies: bool = True               # when a listener's SYN backlog is full
+    tcp_reassembly_mbufs: int | None = None   # out-of-order segments held by all connections
+                                              # together; None: a quarter of mempool_size
     idle: str = "adaptive"                    # the event loop when idle: adaptive | busy-poll
     udp: bool = True                          # attach the UDP layer (datagrams to closed ports:
                                               # ICMP port unreachable either way)
@@ -193,7 +196,23 @@ class StackConfig:
         if not 1023 <= int(self.mempool_size) <= (1 << 24):
             raise ConfigError(f"FASTLOOP_MEMPOOL_SIZE={self.mempool_size}: a number of mbufs "
                               "from 1023 to 16777216")
+        if not 1 <= int(self.arp_queue) <= 64:
+            raise ConfigError(f"arp_queue={self.arp_queue}: frames per neighbour, 1 to 64")
+        if not int(self.arp_queue) <= int(self.arp_queue_total) <= 65536:
+            raise ConfigError(f"arp_queue_total={self.arp_queue_total}: frames, from arp_queue "
+                              f"({self.arp_queue}) to 65536")
+        if (self.tcp_reassembly_mbufs is not None
+                and not 0 <= int(self.tcp_reassembly_mbufs) <= int(self.mempool_size)):
+            raise ConfigError(f"tcp_reassembly_mbufs={self.tcp_reassembly_mbufs}: mbufs, from 0 "
+                              f"to mempool_size ({self.mempool_size})")
         return self
+
+    def reassembly_mbufs(self) -> int:
+        """The out-of-order budget: a quarter of the pool by default, so hostile or lossy
+        connections can never take the mbufs that receiving and sending need."""
+        if self.tcp_reassembly_mbufs is not None:
+            return int(self.tcp_reassembly_mbufs)
+        return int(self.mempool_size) // 4
 
     def iface_spec(self) -> IfaceSpec:
         return parse_iface(self.iface)

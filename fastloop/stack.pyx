@@ -74,14 +74,16 @@ cdef class Stack:
             self.iface = Interface(self.device, config.address, config.gateway, mac=config.mac,
                                    mtu=config.mtu, loopback=config.loopback,
                                    checksum_offload=config.checksum_offload,
-                                   arp_timeout=config.arp_timeout, arp_queue=config.arp_queue)
+                                   arp_timeout=config.arp_timeout, arp_queue=config.arp_queue,
+                                   arp_queue_total=config.arp_queue_total)
             if config.tcp:
                 from fastloop.net.tcp.layer import TcpLayer
                 self.tcp = TcpLayer(self.iface, sndbuf=config.tcp_sndbuf,
                                     rcvbuf=config.tcp_rcvbuf, delayed_ack=config.tcp_delayed_ack,
                                     time_wait=config.tcp_time_wait,
                                     congestion=config.tcp_congestion,
-                                    syncookies=config.tcp_syncookies, now_ns=start_ns)
+                                    syncookies=config.tcp_syncookies,
+                                    reassembly_mbufs=config.reassembly_mbufs(), now_ns=start_ns)
             if config.udp:
                 from fastloop.net.udp.layer import UdpLayer
                 self.udp = UdpLayer(self.iface, rcvbuf=config.udp_rcvbuf)

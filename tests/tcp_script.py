@@ -296,13 +296,15 @@ class App:
 # ---- the script --------------------------------------------------------------------------------
 class TcpScript:
     def __init__(self, *, mtu=None, rcvbuf=65535 * 4, sndbuf=262144, delayed_ack=0.04,
-                 time_wait=60.0, congestion="newreno", syncookies=True, **layer):
+                 time_wait=60.0, congestion="newreno", syncookies=True, reassembly_mbufs=None,
+                 **layer):
         self.a, self.b = ring_pair()
         self.t = 0.0
         cfg = StackConfig(address=f"{US}/24", tap_peer=None, mac=US_MAC, mtu=mtu,
                           arp_timeout=1e7, tcp_rcvbuf=rcvbuf, tcp_sndbuf=sndbuf,
                           tcp_delayed_ack=delayed_ack, tcp_time_wait=time_wait,
-                          tcp_congestion=congestion, tcp_syncookies=syncookies)
+                          tcp_congestion=congestion, tcp_syncookies=syncookies,
+                          tcp_reassembly_mbufs=reassembly_mbufs)
         self.stack = Stack(cfg, device=self.a, start_ns=START_NS)
         self.tcp = self.stack.tcp
         for k, v in layer.items():                 # e.g. rto_min_ns, challenge_ack_limit

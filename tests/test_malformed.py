@@ -25,7 +25,7 @@ US, PEER, OTHER = "10.9.5.1", "10.9.5.2", "10.9.5.77"
 SUBNET_BCAST = "10.9.5.255"
 
 # drops that belong to sending (a reply waiting for ARP, ...), not to judging a received frame
-TX_DROPS = {"no_route", "arp_queue_full", "arp_unresolved", "arp_table_full",
+TX_DROPS = {"no_route", "arp_queue_full", "arp_queues_full", "arp_unresolved", "arp_table_full",
             "tx_backlog_full", "no_mbuf", "ip_too_big"}
 
 

@@ -7,6 +7,7 @@ Fields the stack chooses (IP ident, TTL, DF) are asserted one by one before the 
 is compared.
 """
 import struct
+import time
 
 import pytest
 from scapy.layers.inet import ICMP, IP, IPOption_RR
@@ -35,10 +36,10 @@ def mac(s: str) -> bytes:
 class RawEnd:
     """The stack on ring side a, and side b as bytes in, bytes out."""
 
-    def __init__(self, **config):
+    def __init__(self, prefix=24, **config):
         self.a, self.b = ring_pair()
-        self.stack = Stack(StackConfig(address=f"{US}/24", tap_peer=None, mac=US_MAC, **config),
-                           device=self.a)
+        self.stack = Stack(StackConfig(address=f"{US}/{prefix}", tap_peer=None, mac=US_MAC,
+                                       **config), device=self.a)
         self.at_creation = recv_all(self.b)
 
     def send(self, *frames):
@@ -183,6 +184,68 @@ def test_arp_queue_is_bounded(eal, limit):
             assert msg[0] == 8 and struct.unpack("!H", msg[6:8])[0] == seq and csum(msg) == 0
         assert raw.stack.counters()["held_mbufs"]["arp_queues"] == 0
         assert raw.drops() == {"arp_queue_full": 1}
+    finally:
+        raw.close()
+
+
+def test_arp_queues_have_one_bound_for_all_neighbours(eal):
+    raw = RawEnd(arp_queue=4, arp_queue_total=6)
+    try:
+        iface = raw.stack.iface
+        for seq in range(4):
+            iface.send_echo(NEIGH, seq, 16)
+        for seq in range(4):
+            iface.send_echo(PEER, seq, 16)
+        assert raw.drops() == {"arp_queues_full": 2}               # the last two to PEER
+        assert raw.stack.counters()["held_mbufs"]["arp_queues"] == 6
+        assert len(raw.exchange()) == 2                             # who-has NEIGH, PEER
+        out = raw.exchange(arp_reply(NEIGH_MAC, NEIGH, US_MAC, US))
+        assert len(out) == 4 and all(f[:6] == mac(NEIGH_MAC) for f in out)
+        assert raw.stack.counters()["held_mbufs"]["arp_queues"] == 2
+        iface.send_echo(PEER, 4, 16)                                # room again, up to 4 for PEER
+        iface.send_echo(PEER, 5, 16)
+        iface.send_echo(PEER, 6, 16)
+        assert raw.drops() == {"arp_queues_full": 2, "arp_queue_full": 1}
+        assert raw.stack.counters()["held_mbufs"]["arp_queues"] == 4
+    finally:
+        raw.close()
+
+
+def test_spoofed_syn_flood_cannot_fill_the_pool_with_frames_waiting_for_arp(eal):
+    """SYNs from 3000 spoofed on-link sources: every SYN-ACK would wait for an ARP answer
+    that never comes. The ARP table, the queues and the mempool stay bounded, what does not
+    fit is counted, and when the requests time out everything is freed."""
+    from fastloop.net.tcp.pysink import CallbackListener
+    from scapy.layers.inet import TCP
+    raw = RawEnd(prefix=16)
+    try:
+        stack = raw.stack
+        listener = stack.tcp.listen(80, CallbackListener(lambda c: None))
+        t0 = time.monotonic_ns()                                    # the stack's clock
+        stack.poll(t0)
+        base = eal.mempool.in_use
+        sources = [f"10.9.{100 + i // 250}.{1 + i % 250}" for i in range(3000)]
+        peak = 0
+        for k in range(0, len(sources), 32):
+            raw.send(*[Ether(dst=US_MAC, src=PEER_MAC) / IP(src=src, dst=US)
+                       / TCP(sport=1024 + k, dport=80, flags="S", seq=k) for src in sources[k:k + 32]])
+            stack.poll(t0)
+            recv_all(raw.b)                                         # the who-has requests
+            peak = max(peak, eal.mempool.in_use - base)
+        c = stack.counters()
+        assert c["held_mbufs"]["arp_queues"] == 256                 # arp_queue_total's default
+        assert c["drops"]["arp_queues_full"] + c["drops"]["arp_table_full"] == 3000 - 256
+        assert c["drops"]["arp_table_full"] > 0                     # 3/4 of 1024 slots at most
+        assert peak <= 256 + 32 + 64, peak                          # queued + one burst + slack
+        for s in range(1, 300):                   # ARP gives up after 3 tries a second apart;
+            stack.poll(t0 + s * 10**9)            # the half-open connections' SYN-ACK
+            recv_all(raw.b)                       # retransmissions, after theirs
+            peak = max(peak, eal.mempool.in_use - base)
+        c = stack.counters()
+        assert c["held_mbufs"]["arp_queues"] == 0 and stack.iface.arp_entries() == {}
+        assert c["drops"]["arp_unresolved"] >= 256
+        assert stack.tcp.connection_list() == [] and peak <= 256 + 32 + 64, peak
+        listener.close()
     finally:
         raw.close()
 

@@ -64,3 +64,58 @@ def test_receiver_sws_avoidance_does_not_advertise_a_small_opening(small):
     ctx.expect(flags("A"), ack(9097), window(0))
     ctx.do(lambda: c.recv(460), at=0.5)
     ctx.expect(flags("A"), ack(9097), window(1460))
+
+
+def test_window_shrunk_to_zero_under_data_in_flight_is_probed_not_timed_out(ctx):
+    """RFC 9293 §3.8.6: the peer acknowledges part of what is in flight and shrinks its
+    window to zero. The retransmission timer alone runs for the data in flight; when it
+    fires, the data beyond the right edge is not lost (no retransmission into a closed
+    window, no backoff toward R2): the window is probed in the standard way (MUST-35) for
+    as long as the peer answers, and the connection is never timed out for it (SHLD-17).
+    When the window opens, everything after SND.UNA goes again."""
+    ctx.tcp.retries_max = 3
+    c, app = ctx.open_active(iss=1000, irs=5000, mss=1000, peer_window=4000)
+    ctx.do(lambda: c.send(bytes(3000)), at=0.2)
+    for s in (1001, 2001, 3001):
+        ctx.expect(seq(s), length(1000))
+    ctx.send(seg("A", 5001, 2001, 0), at=0.3)        # one segment acknowledged, window 0
+    assert c.info()["rto_ms"] == 250 and c.info()["timers"] == ["retransmit"]
+    ctx.expect_nothing(until=0.549)
+    ctx.advance(0.55)                                 # the RTO: a probe, not a retransmission
+    ctx.expect(flags("A"), seq(2000), ack(5001), length(0), sent_at(0.55))
+    assert c.info()["timers"] == ["persist"]
+    t, gap = 0.55, 0.5
+    for _ in range(8):                                # many more probes than retries_max
+        ctx.send(seg("A", 5001, 2001, 0), at=t)       # still closed (3 such: no fast rexmit)
+        t += gap
+        ctx.expect_nothing(until=t - 0.001)
+        ctx.advance(t)
+        ctx.expect(flags("A"), seq(2000), ack(5001), length(0), sent_at(t))
+        assert c.info()["timers"] == ["persist"]
+        gap = min(gap * 2, 60.0)
+    assert c.state_name == "ESTABLISHED" and app.closed_with is None
+    counters = ctx.tcp.counters()
+    assert counters["window_probes"] == 9 and counters["timeouts"] == 0
+    assert counters["retransmits_rto"] == 0 and counters["retransmits_fast"] == 0
+    ctx.send(seg("A", 5001, 2001, 4000), at=t + 0.1)  # open: 2001.. again, then on
+    ctx.expect(seq(2001), length(1000), sent_at(t + 0.1))
+    ctx.expect(seq(3001), length(1000), sent_at(t + 0.1))
+    assert c.info()["timers"] == ["retransmit"]
+    ctx.send(seg("A", 5001, 4001, 4000), at=t + 0.2)
+    ctx.expect_nothing()
+    assert c.info()["timers"] == []
+
+
+def test_a_fin_alone_in_flight_under_a_zero_window_is_retransmitted(ctx):
+    """A FIN takes no room in the window (RFC 9293 §3.10.7.4 sixth check accepts it at the
+    right edge), so with only the FIN unacknowledged the retransmission timer goes on."""
+    c, app = ctx.open_active(iss=1000, irs=5000, mss=1000, peer_window=0)
+    ctx.do(c.shutdown, at=0.2)
+    ctx.expect(flags("FA"), seq(1001))
+    assert c.info()["rto_ms"] == 300 and c.info()["timers"] == ["retransmit"]
+    ctx.expect_nothing(until=0.499)
+    ctx.advance(0.5)
+    ctx.expect(flags("FA"), seq(1001), sent_at(0.5))
+    assert c.info()["timers"] == ["retransmit"]
+    ctx.send(seg("A", 5001, 1002, 0), at=0.6)
+    assert c.state_name == "FIN_WAIT_2" and c.info()["timers"] != ["retransmit"]

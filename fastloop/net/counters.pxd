@@ -35,6 +35,7 @@ cdef enum:  # Drop reasons
     DROP_NO_MBUF              # mempool empty when building a frame
     DROP_MULTISEG             # a chained mbuf where a flat one is needed
     DROP_IP_TOO_BIG           # a packet over the MTU reached ip_output (a stack bug)
+    DROP_ARP_QUEUES_FULL      # waiting for ARP resolution, the link-wide bound reached
     DROP_COUNT
 
 

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Names of the counters, as `Stack.counters()` shows them."""
 
-cdef const char *_NAMES[34]
+cdef const char *_NAMES[35]
 _NAMES[:] = [
     b"eth_truncated", b"eth_not_our_mac", b"eth_multicast", b"eth_type", b"eth_src_invalid",
     b"arp_malformed", b"arp_not_for_us", b"arp_src_invalid",
@@ -10,10 +10,10 @@ _NAMES[:] = [
     b"ip_broadcast", b"ip_protocol",
     b"icmp_truncated", b"icmp_checksum", b"icmp_type", b"icmp_unmatched_reply",
     b"l4_unhandled", b"no_route", b"arp_queue_full", b"arp_unresolved", b"arp_table_full",
-    b"tx_backlog_full", b"no_mbuf", b"multiseg", b"ip_too_big", b"?",
+    b"tx_backlog_full", b"no_mbuf", b"multiseg", b"ip_too_big", b"arp_queues_full", b"?",
 ]
 
-assert DROP_COUNT == 33
+assert DROP_COUNT == 34
 
 cdef const char *drop_name(int reason) noexcept:
     if reason < 0 or reason >= DROP_COUNT:

@@ -48,7 +48,7 @@ cdef inline bint is_martian_source(uint32_t src) noexcept:
 cdef class Interface(Link):
     def __init__(self, Device device, str address, str gateway=None, *, mac=None, mtu=None,
                  bint loopback=False, bint checksum_offload=True, double arp_timeout=60.0,
-                 int arp_queue=16, uint16_t echo_ident=0):
+                 int arp_queue=16, int arp_queue_total=256, uint16_t echo_ident=0):
         itf = ipaddress.IPv4Interface(address)
         self.device = device
         self.pool = device.pool
@@ -69,6 +69,9 @@ cdef class Interface(Link):
         if not 1 <= arp_queue <= 64:
             raise ValueError("arp_queue is 1 to 64 frames")
         self.arp_queue_limit = arp_queue
+        if not arp_queue <= arp_queue_total <= 65536:
+            raise ValueError(f"arp_queue_total is arp_queue ({arp_queue}) to 65536 frames")
+        self.arp_queued_limit = arp_queue_total
         self.loopq_cap = 1024
         self.loopq = <fl_mbuf **>calloc(self.loopq_cap, sizeof(fl_mbuf *))
         if self.loopq == NULL:

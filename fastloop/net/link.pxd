@@ -30,6 +30,8 @@ cdef class Link:
     cdef uint64_t arp_ttl_ns
     cdef uint64_t arp_retry_ns
     cdef uint16_t arp_queue_limit
+    cdef uint32_t arp_queued             # frames waiting for ARP, all neighbours together
+    cdef uint32_t arp_queued_limit       # bound on arp_queued (spoofed floods, see neighbour_output)
     cdef readonly ArpCache arp
     cdef uint64_t drops[DROP_COUNT]
     cdef uint64_t stats[STAT_COUNT]

@@ -204,6 +204,7 @@ cdef class Link:
             frame = fl_mbuf_prepend(e.queue[i], ETH_HDR_LEN)
             eth_emit(frame, e.mac, self.mac, ETHERTYPE_IPV4)
             self.tx_enqueue(e.queue[i])
+        self.arp_queued -= e.qlen
         e.qlen = 0
 
     cdef void arp_send(self, uint16_t op, const uint8_t *dst_mac, const uint8_t *tha,
@@ -255,8 +256,12 @@ cdef class Link:
         if e.qlen >= self.arp_queue_limit:
             self.drop(m, DROP_ARP_QUEUE_FULL)
             return
+        if self.arp_queued >= self.arp_queued_limit:   # many unresolved neighbours at once
+            self.drop(m, DROP_ARP_QUEUES_FULL)          # (e.g. replies to spoofed sources)
+            return
         e.queue[e.qlen] = m
         e.qlen += 1
+        self.arp_queued += 1
 
     cdef void arp_timers(self, uint64_t now) noexcept:
         """Every 100 ms: retransmit requests, give up after ARP_RETRIES, expire old entries."""
@@ -280,6 +285,7 @@ cdef class Link:
             # unresolved, or expired (RFC 1122 §2.3.2.1): drop what waited, free the slot
             while e.qlen > 0:
                 e.qlen -= 1
+                self.arp_queued -= 1
                 self.drop(e.queue[e.qlen], DROP_ARP_UNRESOLVED)
             self.arp.remove(e)                  # may shift a later entry into slot i: look again
 
@@ -296,6 +302,7 @@ cdef class Link:
             while e.state != ARP_FREE and e.qlen > 0:
                 e.qlen -= 1
                 self.mbuf_free(e.queue[e.qlen])
+        self.arp_queued = 0
 
     def arp_entries(self):
         import ipaddress

@@ -12,7 +12,7 @@ cdef enum:
     TCP_RETRANSMITS_SYN
     TCP_DUPLICATE_SEGMENTS_IN  # wholly old data
     TCP_OUT_OF_ORDER_IN
-    TCP_OUT_OF_ORDER_DROPPED   # reassembly queue full
+    TCP_OUT_OF_ORDER_DROPPED   # the connection's reassembly queue full, or nothing new
     TCP_DUPACKS_IN
     TCP_RST_IN
     TCP_RST_OUT
@@ -43,6 +43,7 @@ cdef enum:
     TCP_SACK_BLOCKS_BOGUS      # SACK blocks outside SND.UNA..SND.MAX or inverted, ignored
     TCP_DSACK_BLOCKS_IN        # SACK blocks at or below SND.UNA (RFC 2883 D-SACK)
     TCP_LOSS_PROBES            # tail loss probes (RFC 8985 §7)
+    TCP_REASSEMBLY_BUDGET_DROPPED  # out-of-order segment dropped: the layer's budget spent
     TCP_STAT_COUNT
 
 cdef const char *tcp_stat_name(int i) noexcept

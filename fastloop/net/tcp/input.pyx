@@ -19,7 +19,8 @@ from fastloop.net.tcp.seq cimport seq_t, seq_lt, seq_le, seq_gt, seq_ge, seq_in_
 from fastloop.net.tcp.isn cimport tcp_isn
 from fastloop.net.tcp.syncookie cimport syncookie_check, syncookie_ts_options
 from fastloop.net.tcp.sndbuf cimport sndbuf_consume, sndbuf_space
-from fastloop.net.tcp.rcvbuf cimport rcvbuf_append, ooo_insert, ooo_pull
+from fastloop.net.tcp.rcvbuf cimport (
+    OooResult, OOO_DUPLICATE, OOO_QUEUE_FULL, OOO_BUDGET_FULL, rcvbuf_append, ooo_insert, ooo_pull)
 from fastloop.net.tcp.congestion cimport (
     cc_on_ack, cc_on_congestion, cc_on_recovery_exit, cc_window_full)
 from fastloop.net.tcp.output cimport (
@@ -435,8 +436,9 @@ cdef void ack_input(TcpLayerBase L, TcpConnection c, TcpHeader *h, seq_t seq, ui
     §3.10.7.4), FIN acknowledged."""
     cdef uint32_t wnd = <uint32_t>h.window << c.snd_wscale
     cdef uint32_t sacked = sack_ack_update(L, c, h) if c.sack_ok else 0
+    # a zero window's answers to our probes say nothing of loss: never duplicates
     cdef bint dup = h.ack == c.snd_una and payload == 0 and not (h.flags & TCP_FIN) \
-        and wnd == c.snd_wnd and c.snd_max != c.snd_una
+        and wnd == c.snd_wnd and c.snd_max != c.snd_una and wnd != 0
     if seq_gt(h.ack, c.snd_una):
         _new_ack(L, c, h, now)
         if c.state == CLOSED:
@@ -550,14 +552,18 @@ cdef bint data_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, seq_t seq, uin
     """The seventh check: in-order data to the application's queue, the rest to reassembly.
     Consumes m; returns True when new in-order data is readable."""
     cdef seq_t before
+    cdef OooResult kept
     if c.app_closed:                               # nobody will read it: RST says it was
         L.iface.mbuf_free(m)                       # lost (RFC 1122 §4.2.2.13), where an
         conn_reset(L, c, 0, now)                   # ACK would say it was delivered
         return False
     if seq != c.rcv_nxt:
         L.stats[TCP_OUT_OF_ORDER_IN] += 1
-        if not ooo_insert(&c.rcv, seq, m, n, L.iface):
+        kept = ooo_insert(&c.rcv, seq, m, n, L.iface)
+        if kept == OOO_QUEUE_FULL or kept == OOO_DUPLICATE:
             L.stats[TCP_OUT_OF_ORDER_DROPPED] += 1
+        elif kept == OOO_BUDGET_FULL:
+            L.stats[TCP_REASSEMBLY_BUDGET_DROPPED] += 1
         c.ack_pending = True                       # RFC 5681 §4.2: a duplicate ACK at once
         c.schedule_output()
         return False

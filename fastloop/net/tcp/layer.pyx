@@ -36,7 +36,8 @@ cdef class TcpLayer(TcpLayerBase):
                  double rto_min=0.2, double rto_max=60.0, double rto_initial=1.0,
                  double delayed_ack=0.04, double time_wait=60.0, double connect_timeout=75.0,
                  int syn_retries=6, int retries=15, str congestion="cubic",
-                 int challenge_ack_limit=1000, bint syncookies=True, now_ns=None):
+                 int challenge_ack_limit=1000, bint syncookies=True,
+                 uint32_t reassembly_mbufs=4095, now_ns=None):
         """Attach TCP to an interface. Times in seconds; RTO bounds per RFC 6298 §2 (a 200 ms
         minimum, as Linux, instead of the RFC's conservative 1 s)."""
         cdef bytes secret = os.urandom(32)
@@ -63,6 +64,8 @@ cdef class TcpLayer(TcpLayerBase):
         self.cc_algorithm = CC_CUBIC if congestion == "cubic" else CC_NEWRENO
         self.challenge_ack_limit = challenge_ack_limit
         self.syncookies = syncookies
+        self.ooo_budget.held = 0
+        self.ooo_budget.limit = reassembly_mbufs
         iface.tcp = self
 
     # ---- what the interface calls ----------------------------------------------------
@@ -211,6 +214,8 @@ cdef class TcpLayer(TcpLayerBase):
         out["established"] = states.get("ESTABLISHED", 0)
         out["states"] = states
         out["timers_armed"] = self.wheel.count
+        out["reassembly_mbufs"] = self.ooo_budget.held
+        out["reassembly_mbufs_max"] = self.ooo_budget.limit
         return out
 
     def next_timer_ns(self):

@@ -32,7 +32,7 @@ cdef TcpConnection conn_new(TcpLayerBase L, uint32_t laddr, uint16_t lport, uint
     c.remote_port = rport
     c.state = state
     c.snd.limit = L.sndbuf_size
-    if not rcvbuf_init(&c.rcv, L.rcvbuf_size):
+    if not rcvbuf_init(&c.rcv, L.rcvbuf_size, &L.ooo_budget):
         raise MemoryError()
     c.rcv_mss = <uint16_t>(L.iface.mtu - 40)           # IPv4 and TCP headers, no options
     c.mss = 536 if c.rcv_mss > 536 else c.rcv_mss      # until the peer's SYN says more

@@ -12,6 +12,18 @@ cdef enum:
     OOO_MAX = 256              # out-of-order segments kept (a 256 KiB window of 1 KiB+ segments)
     SACK_BLOCKS_MAX = 4
 
+# The layer's bound on out-of-order mbufs, all connections together: each connection's own
+# bound (OOO_MAX, the window) times many hostile connections would otherwise drain the pool.
+cdef struct OooBudget:
+    uint32_t held
+    uint32_t limit
+
+cdef enum OooResult:
+    OOO_KEPT = 0
+    OOO_DUPLICATE              # nothing new: all of it is already held
+    OOO_QUEUE_FULL             # this connection holds OOO_MAX segments
+    OOO_BUDGET_FULL            # the layer's OooBudget is spent
+
 cdef struct OooSegment:
     seq_t seq
     uint32_t len
@@ -29,12 +41,13 @@ cdef struct RecvBuffer:
     uint32_t ooo_n
     uint32_t ooo_bytes
     seq_t ooo_last_seq         # start of the most recently received out-of-order segment
+    OooBudget *budget          # the layer's, shared by every connection
 
-cdef bint rcvbuf_init(RecvBuffer *b, uint32_t limit) noexcept
+cdef bint rcvbuf_init(RecvBuffer *b, uint32_t limit, OooBudget *budget) noexcept
 cdef void rcvbuf_release(RecvBuffer *b, Link link) noexcept
 cdef bint rcvbuf_append(RecvBuffer *b, fl_mbuf *m, uint32_t n, Link link) noexcept
 cdef uint32_t rcvbuf_read(RecvBuffer *b, uint8_t *dst, uint32_t n, Link link) noexcept
-cdef bint ooo_insert(RecvBuffer *b, seq_t seq, fl_mbuf *m, uint32_t n, Link link) noexcept
+cdef OooResult ooo_insert(RecvBuffer *b, seq_t seq, fl_mbuf *m, uint32_t n, Link link) noexcept
 cdef seq_t ooo_pull(RecvBuffer *b, seq_t rcv_nxt, Link link) noexcept
 cdef uint32_t ooo_sack_blocks(const RecvBuffer *b, TcpSackBlock *blocks,
                               uint32_t max_blocks) noexcept

@@ -10,12 +10,13 @@ cdef uint32_t Q_INIT = 16
 cdef uint32_t COALESCE_MAX = 512    # copy a small segment into the previous mbuf's tailroom
 
 
-cdef bint rcvbuf_init(RecvBuffer *b, uint32_t limit) noexcept:
+cdef bint rcvbuf_init(RecvBuffer *b, uint32_t limit, OooBudget *budget) noexcept:
     b.q = <fl_mbuf **>calloc(Q_INIT, sizeof(fl_mbuf *))
     b.qcap = Q_INIT if b.q != NULL else 0
     b.qhead = b.qlen = b.head_off = b.bytes = 0
     b.limit = limit
     b.ooo_n = b.ooo_bytes = 0
+    b.budget = budget
     return b.q != NULL
 
 
@@ -27,6 +28,7 @@ cdef void rcvbuf_release(RecvBuffer *b, Link link) noexcept:
         b.qlen -= 1
     while b.ooo_n:
         b.ooo_n -= 1
+        b.budget.held -= 1
         link.mbuf_free(b.ooo[b.ooo_n].m)
     free(b.q)
     b.q = NULL
@@ -92,13 +94,15 @@ cdef uint32_t rcvbuf_read(RecvBuffer *b, uint8_t *dst, uint32_t n, Link link) no
 
 cdef void _ooo_remove(RecvBuffer *b, uint32_t i) noexcept:
     b.ooo_bytes -= b.ooo[i].len
+    b.budget.held -= 1
     memmove(&b.ooo[i], &b.ooo[i + 1], (b.ooo_n - i - 1) * sizeof(OooSegment))
     b.ooo_n -= 1
 
 
-cdef bint ooo_insert(RecvBuffer *b, seq_t seq, fl_mbuf *m, uint32_t n, Link link) noexcept:
+cdef OooResult ooo_insert(RecvBuffer *b, seq_t seq, fl_mbuf *m, uint32_t n,
+                          Link link) noexcept:
     """Keep an out-of-order segment [seq, seq+n), trimmed against what is already held
-    (old data wins). Returns False when nothing new was kept (duplicate or no room)."""
+    (old data wins). Consumes m; anything but OOO_KEPT says why nothing new was kept."""
     cdef seq_t end = seq + n
     cdef uint32_t i = 0
     while i < b.ooo_n and seq_lt(b.ooo[i].seq, seq):
@@ -106,7 +110,7 @@ cdef bint ooo_insert(RecvBuffer *b, seq_t seq, fl_mbuf *m, uint32_t n, Link link
     if i > 0:                                      # overlap with the segment before
         if seq_ge(b.ooo[i - 1].seq + b.ooo[i - 1].len, end):
             link.mbuf_free(m)
-            return False
+            return OOO_DUPLICATE
         if seq_gt(b.ooo[i - 1].seq + b.ooo[i - 1].len, seq):
             fl_mbuf_adj(m, <uint16_t>(b.ooo[i - 1].seq + b.ooo[i - 1].len - seq))
             seq = b.ooo[i - 1].seq + b.ooo[i - 1].len
@@ -116,17 +120,21 @@ cdef bint ooo_insert(RecvBuffer *b, seq_t seq, fl_mbuf *m, uint32_t n, Link link
     if i < b.ooo_n and seq_lt(b.ooo[i].seq, end):
         fl_mbuf_trim(m, <uint16_t>(end - b.ooo[i].seq))
         end = b.ooo[i].seq
-    if not seq_lt(seq, end) or b.ooo_n == OOO_MAX:
+    if not seq_lt(seq, end):
         link.mbuf_free(m)
-        return False
+        return OOO_DUPLICATE
+    if b.ooo_n == OOO_MAX or b.budget.held >= b.budget.limit:
+        link.mbuf_free(m)
+        return OOO_QUEUE_FULL if b.ooo_n == OOO_MAX else OOO_BUDGET_FULL
     memmove(&b.ooo[i + 1], &b.ooo[i], (b.ooo_n - i) * sizeof(OooSegment))
     b.ooo[i].seq = seq
     b.ooo[i].len = end - seq
     b.ooo[i].m = m
     b.ooo_n += 1
     b.ooo_bytes += end - seq
+    b.budget.held += 1
     b.ooo_last_seq = seq
-    return True
+    return OOO_KEPT
 
 
 cdef seq_t ooo_pull(RecvBuffer *b, seq_t rcv_nxt, Link link) noexcept:

@@ -8,7 +8,7 @@ from fastloop.net.iface cimport Interface
 from fastloop.net.timer_wheel cimport TimerWheel, TimerNode
 from fastloop.net.tcp.seq cimport seq_t
 from fastloop.net.tcp.sndbuf cimport SendBuffer
-from fastloop.net.tcp.rcvbuf cimport RecvBuffer
+from fastloop.net.tcp.rcvbuf cimport RecvBuffer, OooBudget
 from fastloop.net.tcp.congestion cimport CongestionState
 from fastloop.net.tcp.sack cimport SackScoreboard
 from fastloop.net.tcp.isn cimport TcpSecrets
@@ -164,6 +164,7 @@ cdef class TcpLayerBase(L4Protocol):
     cdef uint16_t next_ephemeral
     cdef uint64_t stats[TCP_STAT_COUNT]
     cdef uint64_t held_mbufs
+    cdef OooBudget ooo_budget      # out-of-order mbufs, all connections together
     # configuration (StackConfig)
     cdef public uint32_t sndbuf_size
     cdef public uint32_t rcvbuf_size

@@ -54,6 +54,15 @@ cdef void retransmit_timer(TcpLayerBase L, TcpConnection c, uint64_t now) noexce
         return
     if c.snd_una == c.snd_max:
         return                                     # everything was acknowledged meanwhile
+    if c.snd_wnd == 0 and c.snd.len:
+        # the peer shrank its window to zero under data in flight: that data is beyond the
+        # right edge, not lost; probe the window in the standard way and never time the
+        # connection out for it (RFC 9293 §3.8.6, MUST-34/35, SHLD-17)
+        c.snd_nxt = c.snd_una                      # all of it goes again when it opens
+        c.rtt_active = False
+        L.wheel.cancel(&c.t_loss_probe)
+        persist_timer(L, c, now)
+        return
     if c.backoff >= L.retries_max:                 # RFC 1122 §4.2.3.5: R2, give up
         L.stats[TCP_TIMEOUTS] += 1
         conn_remove(L, c, ETIMEDOUT)
