@@ -11,8 +11,9 @@ delivery are scheduled with call_soon (as asyncio does), `close()` hands the con
 TCP for an orderly close and calls `connection_lost(None)` soon, as a kernel socket's close
 does, and a connection that ends with an error reports it as asyncio's OSError subclasses.
 """
-import functools
 import errno
+import functools
+import operator
 import os
 import warnings
 
@@ -34,12 +35,23 @@ def error_from_errno(int err):
 
 
 cdef class ConnSink(TcpSink):
-    """What TCP tells a connection's owner, kept until a transport is attached."""
+    """What TCP tells a connection's owner, kept until a transport is attached; and the
+    transport's own state, so that delivering data and write() run in C (TcpTransport's
+    attributes of the same names are views of these)."""
     cdef public object transport       # TcpTransport, or None before it exists
     cdef public object waiter          # connect: resolved when established, failed when closed
-    cdef public bint eof
+    cdef public bint eof               # the peer's FIN arrived
     cdef public bint closed
     cdef public int error
+    cdef public TcpConnection conn     # the transport's connection; None once it let go
+    cdef public object protocol
+    cdef public bint buffered          # protocol is a BufferedProtocol
+    cdef public bint started           # connection_made has run: deliveries may begin
+    cdef public bint paused            # pause_reading()
+    cdef public bint closing
+    cdef public bint eof_written       # write_eof() was called
+    cdef public int conn_lost
+    cdef public bytearray buffer       # what the connection's send buffer did not take
 
     cdef void on_established(self, TcpConnection c) noexcept:
         w = self.waiter
@@ -54,7 +66,7 @@ cdef class ConnSink(TcpSink):
     cdef void on_data(self, TcpConnection c) noexcept:
         if self.transport is not None:
             try:
-                self.transport._fl_on_data()
+                self.deliver_data()
             except BaseException as e:
                 _report(self, e)
 
@@ -69,7 +81,7 @@ cdef class ConnSink(TcpSink):
     cdef void on_send_space(self, TcpConnection c) noexcept:
         if self.transport is not None:
             try:
-                self.transport._fl_on_send_space()
+                self.transport._flush_buffer()
             except BaseException as e:
                 _report(self, e)
 
@@ -86,6 +98,64 @@ cdef class ConnSink(TcpSink):
                 self.transport._fl_on_closed(error)
         except BaseException as e:
             _report(self, e)
+
+    cpdef deliver_data(self):
+        """Hand the waiting in-order data to the protocol (one copy out of the mbufs)."""
+        cdef TcpConnection conn = self.conn
+        cdef Py_ssize_t n
+        if not self.started or self.paused or self.closing or conn is None:
+            return
+        protocol = self.protocol
+        try:
+            if self.buffered:
+                while conn.rcv.bytes and not self.paused and not self.closing:
+                    buf = protocol.get_buffer(-1)
+                    if not len(buf):
+                        raise RuntimeError("get_buffer() returned an empty buffer")
+                    n = conn.recv_to(buf)
+                    protocol.buffer_updated(n)
+                    protocol = self.protocol
+            else:
+                while conn.rcv.bytes and not self.paused and not self.closing:
+                    protocol.data_received(conn.recv_bytes(RECV_CHUNK))
+                    protocol = self.protocol
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.transport._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    def write(self, data):
+        """TcpTransport.write (the transport's `write` attribute is this bound method)."""
+        cdef TcpConnection conn = self.conn
+        cdef Py_ssize_t n
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, "
+                            f"not {type(data).__name__!r}")
+        if self.eof_written:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if not data:
+            return
+        if self.conn_lost or conn is None:
+            if self.conn_lost >= constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                logger.warning("socket.send() raised exception.")
+            self.conn_lost += 1
+            return
+        if not self.buffer:
+            try:
+                n = conn.send_from(data)
+            except OSError as exc:
+                self.transport._fatal_error(exc, "Fatal write error on userspace TCP transport")
+                return
+            if n == len(data):
+                return
+            self.buffer.extend(memoryview(data)[n:])
+            self.transport._flush_buffer()        # ends on a refused send: TCP calls us back
+        else:
+            self.buffer.extend(data)
+        self.transport._maybe_pause_protocol()
+
+    def is_closing(self):
+        return self.closing
 
 
 cdef void _report(object sink, object exc) noexcept:
@@ -158,6 +228,14 @@ def _accept_ssl_done(loop, fut, *, transport):
                 "exception": exc, "transport": transport})
 
 
+def _sink_attr(name):
+    getter = operator.attrgetter(name)
+
+    def setter(self, value):
+        setattr(self._sink, name, value)
+    return property(lambda self: getter(self._sink), setter)
+
+
 class TcpTransport(transports._FlowControlMixin, transports.Transport):
     """asyncio.Transport over a userspace TcpConnection."""
 
@@ -169,23 +247,18 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
         super().__init__(extra, loop)
         self._extra["peername"] = conn.remote
         self._extra["sockname"] = conn.local
-        self._conn = conn
         self._sink = sink
+        sink.conn = conn
+        sink.buffer = bytearray()
         self._sock = UserspaceSocket(conn)
         self._extra["socket"] = self._sock
-        self._protocol = None
         self._protocol_connected = False
-        self._buffered = False
         self.set_protocol(protocol)
         self._server = server
-        self._buffer = bytearray()
-        self._conn_lost = 0
-        self._closing = False
-        self._eof = False                 # write_eof() was called
-        self._paused = False
-        self._started = False             # connection_made has run: deliveries may begin
         self._eof_delivered = False
         self._lost_called = False
+        self.write = sink.write           # the hot path, without a Python-level call
+        self.is_closing = sink.is_closing
         if server is not None:
             server._attach()
         conn.nodelay = True               # asyncio sets TCP_NODELAY on every TCP transport
@@ -194,6 +267,17 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
         loop.call_soon(self._fl_start)
         if waiter is not None:
             loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
+
+    # the transport's state, kept in the sink (see ConnSink)
+    _conn = _sink_attr("conn")
+    _protocol = _sink_attr("protocol")
+    _buffered = _sink_attr("buffered")
+    _started = _sink_attr("started")
+    _paused = _sink_attr("paused")
+    _closing = _sink_attr("closing")
+    _eof = _sink_attr("eof_written")
+    _conn_lost = _sink_attr("conn_lost")
+    _buffer = _sink_attr("buffer")
 
     def __repr__(self):
         info = [self.__class__.__name__]
@@ -224,7 +308,7 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
         return self._protocol
 
     def is_closing(self):
-        return self._closing
+        return self._sink.closing
 
     def is_reading(self):
         return not self._closing and not self._paused
@@ -264,27 +348,7 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
             self._fl_on_closed(sink.error)
 
     def _fl_on_data(self):
-        if not self._started or self._paused or self._closing:
-            return
-        conn = self._conn
-        protocol = self._protocol
-        try:
-            if self._buffered:
-                while conn.readable() and not self._paused and not self._closing:
-                    buf = protocol.get_buffer(-1)
-                    if not len(buf):
-                        raise RuntimeError("get_buffer() returned an empty buffer")
-                    n = conn.recv_into(buf)
-                    protocol.buffer_updated(n)
-                    protocol = self._protocol
-            else:
-                while conn.readable() and not self._paused and not self._closing:
-                    protocol.data_received(conn.recv(RECV_CHUNK))
-                    protocol = self._protocol
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+        self._sink.deliver_data()
 
     def _fl_on_eof(self):
         if not self._started or self._paused or self._closing or self._eof_delivered:
@@ -301,9 +365,6 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
             return
         if not keep_open:
             self.close()
-
-    def _fl_on_send_space(self):
-        self._flush_buffer()
 
     def _fl_on_closed(self, int error):
         """The connection ended under us: reset by the peer, timed out, or both FINs done.
@@ -327,31 +388,7 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
 
     # ---- writing ------------------------------------------------------------------------
     def write(self, data):
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"data argument must be a bytes-like object, "
-                            f"not {type(data).__name__!r}")
-        if self._eof:
-            raise RuntimeError("Cannot call write() after write_eof()")
-        if not data:
-            return
-        if self._conn_lost or self._conn is None:
-            if self._conn_lost >= constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES:
-                logger.warning("socket.send() raised exception.")
-            self._conn_lost += 1
-            return
-        if not self._buffer:
-            try:
-                n = self._conn.send(data)
-            except OSError as exc:
-                self._fatal_error(exc, "Fatal write error on userspace TCP transport")
-                return
-            if n == len(data):
-                return
-            self._buffer.extend(memoryview(data)[n:])
-            self._flush_buffer()                  # ends on a refused send: TCP calls us back
-        else:
-            self._buffer.extend(data)
-        self._maybe_pause_protocol()
+        self._sink.write(data)
 
     def writelines(self, list_of_data):
         for data in list_of_data:

@@ -5,6 +5,7 @@ tcp_input validates and demultiplexes; listen_input, syn_sent_input and synchron
 are §3.10.7.2, §3.10.7.3 and §3.10.7.4. The application hears of what happened only at the
 end of a segment, in asyncio's order: data, then EOF, then closed.
 """
+from cpython.ref cimport PyObject
 from libc.errno cimport ECONNREFUSED, ECONNRESET
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from fastloop.includes.dpdk cimport (
@@ -62,7 +63,8 @@ cdef void tcp_input(TcpLayerBase L, fl_mbuf *m, Ipv4Header *ip, uint64_t now) no
         return
     cdef uint32_t payload = n - h.header_len
     fl_mbuf_adj(m, h.header_len)
-    cdef TcpConnection c = L.connections.get(conn_key(ip.dst, h.dst_port, ip.src, h.src_port))
+    cdef PyObject *found = L.connections.find(ip.dst, h.dst_port, ip.src, h.src_port)
+    cdef TcpConnection c = <TcpConnection>found if found != NULL else None
     if c is not None and c.state == TIME_WAIT and _time_wait_reuse(L, c, &h):
         c = None                                   # RFC 6191: a new incarnation
     if c is None:

@@ -25,6 +25,7 @@ from fastloop.net.tcp.timers cimport tcp_timers
 from fastloop.net.tcp.input cimport tcp_input
 from fastloop.net.tcp.counters cimport TCP_STAT_COUNT, TCP_ACTIVE_OPENS, tcp_stat_name
 from fastloop.net.tcp.tcb cimport *
+from fastloop.net.tcp.conn_table cimport ConnTable
 
 EPHEMERAL_LOW = 32768                 # Linux's ip_local_port_range
 EPHEMERAL_HIGH = 60999
@@ -46,7 +47,7 @@ cdef class TcpLayer(TcpLayerBase):
         self.iface = iface
         self.wheel = TimerWheel(MS, fl_now_ns() if now_ns is None else now_ns)
         tcp_secrets_from_bytes(&self.secrets, <const uint8_t *>secret)
-        self.connections = {}
+        self.connections = ConnTable()
         self.listeners = {}
         self.output_list = []
         self.next_ephemeral = EPHEMERAL_LOW + (int.from_bytes(os.urandom(2), "little")
@@ -183,7 +184,7 @@ cdef class TcpLayer(TcpLayerBase):
         else:
             laddr = self.iface.addr
         cdef uint16_t lport = local_port or self._ephemeral(laddr, raddr, port)
-        if conn_key(laddr, lport, raddr, port) in self.connections:
+        if self.connections.find(laddr, lport, raddr, port) != NULL:
             raise OSError(errno.EADDRINUSE, f"{host}:{port} from port {lport} is in use")
         cdef TcpConnection c = conn_new(self, laddr, lport, raddr, port, SYN_SENT, now)
         c.sink = sink
@@ -202,7 +203,7 @@ cdef class TcpLayer(TcpLayerBase):
         for _ in range(span):
             port = self.next_ephemeral
             self.next_ephemeral = EPHEMERAL_LOW + (port + 1 - EPHEMERAL_LOW) % span
-            if conn_key(laddr, port, raddr, rport) not in self.connections:
+            if self.connections.find(laddr, port, raddr, rport) == NULL:
                 return port
         raise OSError(errno.EADDRNOTAVAIL, "no ephemeral port left")
 

@@ -45,7 +45,7 @@ cdef TcpConnection conn_new(TcpLayerBase L, uint32_t laddr, uint16_t lport, uint
     c.keepalive_interval_ns = 75 * 1000000000
     c.keepalive_count = 9
     cc_init(&c.cc, <CcAlgorithm>L.cc_algorithm, c.mss, now)
-    L.connections[conn_key(laddr, lport, raddr, rport)] = c
+    L.connections.add(laddr, lport, raddr, rport, c)
     return c
 
 
@@ -91,7 +91,7 @@ cdef void conn_remove(TcpLayerBase L, TcpConnection c, int error) noexcept:
     if c.listener is not None:
         c.listener.half_open -= 1
         c.listener = None
-    L.connections.pop(conn_key(c.local_addr, c.local_port, c.remote_addr, c.remote_port), None)
+    L.connections.discard(c.local_addr, c.local_port, c.remote_addr, c.remote_port, c)
     c.state = CLOSED
     if error:
         c.error = error

@@ -12,6 +12,7 @@ from fastloop.net.tcp.rcvbuf cimport RecvBuffer, OooBudget
 from fastloop.net.tcp.congestion cimport CongestionState
 from fastloop.net.tcp.sack cimport SackScoreboard
 from fastloop.net.tcp.isn cimport TcpSecrets
+from fastloop.net.tcp.conn_table cimport ConnTable
 from fastloop.net.tcp.counters cimport TCP_STAT_COUNT
 
 cdef enum TcpState:
@@ -34,10 +35,6 @@ cdef enum TimerKind:               # TimerNode.kind: which timer of a connection
     T_KEEPALIVE
     T_TIME_WAIT                    # also the connect / SYN-RECEIVED lifetime bound
     T_LOSS_PROBE                   # SACK: tail loss probe / lost retransmission (recovery.pyx)
-
-cdef inline object conn_key(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport):
-    """The connection table's key: one int for the 4-tuple."""
-    return (<object>laddr << 64) | ((<uint64_t>raddr << 32) | (<uint64_t>lport << 16) | rport)
 
 cdef class TcpSink:
     """What a connection reports upward (ARCHITECTURE: the narrow sink). Transports and
@@ -152,13 +149,17 @@ cdef class TcpConnection:
     cdef void schedule_output(self) noexcept
     cdef seq_t fin_seq(self) noexcept
     cdef void notify_closed(self, int error) noexcept
+    # the application's side, for C callers (transports); send()/recv()/recv_into() wrap them
+    cdef Py_ssize_t send_from(self, object data) except -1
+    cdef bytes recv_bytes(self, Py_ssize_t n)
+    cdef Py_ssize_t recv_to(self, object buffer) except -1
 
 cdef class TcpLayerBase(L4Protocol):
     """State shared by every TCP module: the interface, the timer wheel, the table."""
     cdef Interface iface
     cdef TimerWheel wheel
     cdef TcpSecrets secrets
-    cdef dict connections          # (laddr, lport, raddr, rport) -> TcpConnection
+    cdef ConnTable connections     # (laddr, lport, raddr, rport) -> TcpConnection
     cdef dict listeners            # (addr, port) -> TcpListener
     cdef list output_list          # connections with something to send this step
     cdef uint16_t next_ephemeral

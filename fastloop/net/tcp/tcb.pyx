@@ -82,6 +82,17 @@ cdef class TcpConnection:
     # ---- the application's side ------------------------------------------------------
     def send(self, data):
         """Copy as much of `data` as the send buffer takes; returns the bytes taken."""
+        return self.send_from(data)
+
+    def recv(self, Py_ssize_t n=65536):
+        """Up to n bytes of in-order data (b'' when none is waiting)."""
+        return self.recv_bytes(n)
+
+    def recv_into(self, buffer):
+        """Copy waiting data into a writable buffer (BufferedProtocol); returns bytes copied."""
+        return self.recv_to(buffer)
+
+    cdef Py_ssize_t send_from(self, object data) except -1:
         cdef Py_buffer view
         cdef uint32_t n
         if self.state not in (ESTABLISHED, CLOSE_WAIT, SYN_SENT, SYN_RECEIVED) or self.fin_queued:
@@ -98,8 +109,7 @@ cdef class TcpConnection:
             self.send_space_wanted = True
         return n
 
-    def recv(self, Py_ssize_t n=65536):
-        """Up to n bytes of in-order data (b'' when none is waiting)."""
+    cdef bytes recv_bytes(self, Py_ssize_t n):
         cdef uint32_t avail = min(<Py_ssize_t>self.rcv.bytes, n)
         if avail == 0:
             return b""
@@ -108,8 +118,7 @@ cdef class TcpConnection:
         self.layer.conn_read(self)
         return out
 
-    def recv_into(self, buffer):
-        """Copy waiting data into a writable buffer (BufferedProtocol); returns bytes copied."""
+    cdef Py_ssize_t recv_to(self, object buffer) except -1:
         cdef Py_buffer view
         cdef uint32_t n
         PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
