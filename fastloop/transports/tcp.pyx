@@ -24,7 +24,7 @@ from fastloop.net.tcp.tcb cimport TcpSink, TcpListenerSink, TcpListener, TcpConn
 
 from fastloop.transports.usocket import UserspaceSocket
 
-RECV_CHUNK = 262144                 # most bytes handed to data_received() at once
+cdef Py_ssize_t RECV_CHUNK = 262144  # most bytes handed to data_received() at once
 
 
 def error_from_errno(int err):
