@@ -112,6 +112,8 @@ cdef class TimerWheel:
         if e * self.tick_ns != expires_ns:
             e += 1                                  # round up: never fire early
         if t.next != NULL:
+            if t.expires == e:                      # re-armed within its tick (every ACK
+                return                              # moves the RTO): nothing to move
             self._unlink(t)
         else:
             self.count += 1
