@@ -302,6 +302,37 @@ def test_address_in_use(any_loop):
     any_loop.run(main())
 
 
+def test_names_and_lists_of_hosts_listen_where_their_addresses_route(any_loop):
+    """create_server takes a name or a list of hosts, as asyncio does: on fastloop in
+    stack-loopback mode each of them is on the userspace stack, as 127.0.0.1 itself is."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(EchoServer, [LOCAL, "127.0.0.2"], 0)
+        addrs = sorted(s.getsockname() for s in server.sockets)
+        assert [a[0] for a in addrs] == [LOCAL, "127.0.0.2"]
+        for addr in addrs:
+            tr, pr = await loop.create_connection(Recorder, *addr)
+            tr.write(b"to " + addr[0].encode())
+            await _until(lambda: bytes(pr.data) == b"to " + addr[0].encode())
+            tr.close()
+            await pr.lost
+        await close_server(server)
+        server = await loop.create_server(EchoServer, "localhost", 0, family=socket.AF_INET)
+        port = server.sockets[0].getsockname()[1]
+        assert server.sockets[0].getsockname() == (LOCAL, port)
+        reader, writer = await asyncio.open_connection("localhost", port)
+        writer.write(b"by name\n")
+        assert await reader.readline() == b"by name\n"
+        writer.close()
+        await writer.wait_closed()
+        await close_server(server)
+        with pytest.raises(ValueError):           # asyncio's: neither host/port nor sock
+            await loop.create_server(EchoServer)
+    any_loop.run(main())
+    if any_loop.stack is not None:
+        assert any_loop.tcp_counters()["passive_opens"] == 3
+
+
 def test_buffered_protocol_gets_every_byte(any_loop):
     data = bytes(range(251)) * 4000
 
