@@ -9,8 +9,8 @@ Linux then delays its ACKs for the unread data, which makes a 10-20 ms RTT on a 
     kernel_peer.py tls-client ADDR PORT SIZE SEED END [starttls]
         Python's ssl on the kernel socket (tests/certs, server name localhost): send
         payload(SIZE, SEED), read SIZE bytes back and hash them; END=wait: read on and tell
-        how the peer ended the stream, END=unwrap: send close_notify first and wait for the
-        peer's. Prints "received N digest HEX end HOW", HOW one of close_notify (the peer's
+        how the peer ended the stream, END=poke: send one byte more first, then read on,
+        END=unwrap: send close_notify first and wait for the peer's. Prints "received N digest HEX end HOW", HOW one of close_notify (the peer's
         close_notify, RFC 8446 §6.1), ragged (EOF without it), reset, unwrapped.
     kernel_peer.py tls-server ADDR [starttls]   listen, print "port P", TLS-echo one
                                                  connection until the client's close_notify,
@@ -112,6 +112,8 @@ def tls_client(addr, port, size, seed, end, starttls):
         assert b, f"the stream ended after {n} bytes"
         h.update(b)
         n += len(b)
+    if end == "poke":
+        s.sendall(b".")
     if end == "unwrap":
         s.unwrap().close()
         how = "unwrapped"

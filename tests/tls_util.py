@@ -21,8 +21,8 @@ def sha(data):
 
 class TlsRecorder(asyncio.Protocol):
     """The app protocol under a TLS transport: its events in order, the data hashed.
-    `echo`: write back what arrives; `then`: "close" or "abort" once `size` bytes came
-    (after echoing them)."""
+    `echo`: write back what arrives (True), or only its first `echo` bytes; `then`: "close"
+    or "abort" once `size` bytes came (after echoing them)."""
 
     def __init__(self, echo=False, size=None, then=None):
         loop = asyncio.get_event_loop()
@@ -42,10 +42,13 @@ class TlsRecorder(asyncio.Protocol):
     def data_received(self, data):
         if not self.events or self.events[-1] != "data":
             self.events.append("data")
+        before = self.received
         self.digest.update(data)
         self.received += len(data)
-        if self.echo:
+        if self.echo is True:
             self.transport.write(data)
+        elif self.echo and before < self.echo:
+            self.transport.write(data[:self.echo - before])
         if self.then is not None and self.received == self.size:
             getattr(self.transport, self.then)()
 
