@@ -20,13 +20,17 @@ test is compared with the baseline's per id (tests/test_asyncio_conformance.py d
 
 Output: one JSON line per test, written as it finishes (a hang leaves the started one last):
 {"id":..., "outcome": "pass|fail|error|skip|xfail|xpass", "detail": ..., "leaked_mbufs": n,
-"stack_tcp_opens": n, "stack_tcp_bytes": n} (the last two: TCP connections the test's loops
-opened on the userspace stack, and the bytes they received).
+"stack_tcp_opens": n, "stack_tcp_bytes": n, "stack_udp_bytes": n, "calls": [...]} (TCP
+connections the test's loops opened on the userspace stack, the TCP and UDP payload bytes they
+received, and each create_connection / create_server / create_datagram_endpoint the test made
+by address — not with sock= — as [api, host(s), "stack" or "kernel", raised]: where the
+loop sent it).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import faulthandler
 import gc
 import importlib
@@ -87,6 +91,8 @@ class LoopFactory:
         self.loop_class = _make_loop_class(self)
         self.tcp_opens = 0          # userspace TCP connections opened by every closed loop
         self.tcp_bytes = 0          # and the bytes they carried (in)
+        self.udp_bytes = 0          # UDP payload bytes received by every closed loop
+        self.calls = []             # the by-address calls of the running test (CallRecord)
 
     def __call__(self, selector=None):
         from fastloop.config import StackConfig
@@ -110,11 +116,25 @@ class LoopFactory:
         return self.loop_class(stack, peer, selector)
 
 
+# The by-address call a task is inside: the stack-side methods it reaches mark it "stack".
+_CALL = contextvars.ContextVar("conformance_call", default=None)
+
+
+def _host_repr(host):
+    """A host (or a UDP address pair, or a list of hosts) as JSON can hold it."""
+    if host is None or isinstance(host, (str, int)):
+        return host
+    if isinstance(host, (list, tuple)):
+        return [_host_repr(h) for h in host]
+    return repr(host)
+
+
 def _make_loop_class(factory):
     from fastloop.loop.loop import Loop
 
     class ConformanceLoop(Loop):
-        """A fastloop Loop that closes its ring-pair stack with itself."""
+        """A fastloop Loop that closes its ring-pair stack with itself, and records where each
+        by-address call of the test went."""
 
         def __init__(self, stack, peer, selector=None):
             self._conf_devices = (stack, peer)
@@ -125,11 +145,61 @@ def _make_loop_class(factory):
             if self.is_closed() and self._conf_devices is not None:
                 stack, peer = self._conf_devices
                 self._conf_devices = None
-                tcp = stack.counters()["tcp"]
+                counters = stack.counters()
+                tcp, udp = counters["tcp"], counters["udp"]
                 factory.tcp_opens += tcp["active_opens"] + tcp["passive_opens"]
                 factory.tcp_bytes += tcp["bytes_in"]
+                factory.udp_bytes += udp["bytes_in"]
                 stack.close()
                 peer.close()
+
+        async def _conf_track(self, api, host, sock, coro):
+            if sock is not None:                  # a ready-made kernel socket: not routed
+                return await coro
+            rec = [api, _host_repr(host), "kernel", False]
+            factory.calls.append(rec)
+            token = _CALL.set(rec)
+            try:
+                return await coro
+            except BaseException:
+                rec[3] = True
+                raise
+            finally:
+                _CALL.reset(token)
+
+        def _conf_mark(self):
+            rec = _CALL.get()
+            if rec is not None:
+                rec[2] = "stack"
+
+        async def create_connection(self, protocol_factory, host=None, port=None, *a,
+                                    sock=None, **kw):
+            return await self._conf_track("create_connection", host, sock, super()
+                .create_connection(protocol_factory, host, port, *a, sock=sock, **kw))
+
+        async def create_server(self, protocol_factory, host=None, port=None, *a, sock=None,
+                                **kw):
+            return await self._conf_track("create_server", host, sock, super()
+                .create_server(protocol_factory, host, port, *a, sock=sock, **kw))
+
+        async def create_datagram_endpoint(self, protocol_factory, local_addr=None,
+                                           remote_addr=None, *a, sock=None, **kw):
+            return await self._conf_track(
+                "create_datagram_endpoint", (local_addr, remote_addr), sock,
+                super().create_datagram_endpoint(protocol_factory, local_addr, remote_addr,
+                                                 *a, sock=sock, **kw))
+
+        async def _fl_connect(self, *a):
+            self._conf_mark()
+            return await super()._fl_connect(*a)
+
+        def _fl_bind(self, *a):
+            self._conf_mark()
+            return super()._fl_bind(*a)
+
+        def _fl_udp_bind(self, *a):
+            self._conf_mark()
+            return super()._fl_udp_bind(*a)
 
     return ConformanceLoop
 
@@ -189,11 +259,13 @@ class LineResult(unittest.TextTestResult):
         faulthandler.dump_traceback_later(self.timeout, exit=True)   # a hang: stacks, exit
         self.t0 = time.monotonic()
         self.in_use0 = self._in_use()
-        self.tcp0 = self._tcp()
+        self.stack0 = self._stack()
+        if self.factory is not None:
+            self.factory.calls = []
 
-    def _tcp(self):
+    def _stack(self):
         f = self.factory
-        return (f.tcp_opens, f.tcp_bytes) if f is not None else (0, 0)
+        return (f.tcp_opens, f.tcp_bytes, f.udp_bytes) if f is not None else (0, 0, 0)
 
     def _set(self, outcome, err=None, text=None):
         if self.outcome in ("fail", "error"):   # a failure in tearDown after a pass, etc.
@@ -243,9 +315,11 @@ class LineResult(unittest.TextTestResult):
             if self._in_use() != self.in_use0:
                 gc.collect()                      # a loop dropped unclosed frees its stack
             rec["leaked_mbufs"] = self._in_use() - self.in_use0
-            opens, nbytes = self._tcp()          # what crossed the userspace stack
-            rec["stack_tcp_opens"] = opens - self.tcp0[0]
-            rec["stack_tcp_bytes"] = nbytes - self.tcp0[1]
+            opens, tcp_bytes, udp_bytes = self._stack()     # what crossed the userspace stack
+            rec["stack_tcp_opens"] = opens - self.stack0[0]
+            rec["stack_tcp_bytes"] = tcp_bytes - self.stack0[1]
+            rec["stack_udp_bytes"] = udp_bytes - self.stack0[2]
+            rec["calls"] = self.factory.calls if self.factory is not None else []
             self.out.write(json.dumps(rec) + "\n")
             self.out.flush()
 

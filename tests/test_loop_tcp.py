@@ -2,6 +2,7 @@
 
 Each test asserts what asyncio's documented contract says, so a difference between the loops
 is a failure of the odd one out. On fastloop the counters prove the bytes crossed our stack.
+TLS (ssl=, start_tls, close_notify): tests/test_loop_tls.py.
 """
 import asyncio
 import hashlib
@@ -9,8 +10,7 @@ import socket
 
 import pytest
 
-from loop_testbase import (LOCAL, any_loop, strict_loop, client_context,  # noqa: F401
-                           server_context)
+from loop_testbase import LOCAL, any_loop, strict_loop  # noqa: F401
 
 MIB = 1 << 20
 
@@ -302,6 +302,37 @@ def test_address_in_use(any_loop):
     any_loop.run(main())
 
 
+def test_names_and_lists_of_hosts_listen_where_their_addresses_route(any_loop):
+    """create_server takes a name or a list of hosts, as asyncio does: on fastloop in
+    stack-loopback mode each of them is on the userspace stack, as 127.0.0.1 itself is."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(EchoServer, [LOCAL, "127.0.0.2"], 0)
+        addrs = sorted(s.getsockname() for s in server.sockets)
+        assert [a[0] for a in addrs] == [LOCAL, "127.0.0.2"]
+        for addr in addrs:
+            tr, pr = await loop.create_connection(Recorder, *addr)
+            tr.write(b"to " + addr[0].encode())
+            await _until(lambda: bytes(pr.data) == b"to " + addr[0].encode())
+            tr.close()
+            await pr.lost
+        await close_server(server)
+        server = await loop.create_server(EchoServer, "localhost", 0, family=socket.AF_INET)
+        port = server.sockets[0].getsockname()[1]
+        assert server.sockets[0].getsockname() == (LOCAL, port)
+        reader, writer = await asyncio.open_connection("localhost", port)
+        writer.write(b"by name\n")
+        assert await reader.readline() == b"by name\n"
+        writer.close()
+        await writer.wait_closed()
+        await close_server(server)
+        with pytest.raises(ValueError):           # asyncio's: neither host/port nor sock
+            await loop.create_server(EchoServer)
+    any_loop.run(main())
+    if any_loop.stack is not None:
+        assert any_loop.tcp_counters()["passive_opens"] == 3
+
+
 def test_buffered_protocol_gets_every_byte(any_loop):
     data = bytes(range(251)) * 4000
 
@@ -337,54 +368,6 @@ def test_buffered_protocol_gets_every_byte(any_loop):
         tr.write_eof()
         assert await proto.done == data
         await pr.lost
-        await close_server(server)
-    any_loop.run(main())
-
-
-def test_tls_with_ssl_argument_and_start_tls(any_loop):
-    async def handle(reader, writer):
-        line = await reader.readline()
-        writer.write(b"secure " + line)
-        await writer.drain()
-        writer.close()
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        server = await asyncio.start_server(handle, LOCAL, 0, ssl=server_context())
-        port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection(LOCAL, port, ssl=client_context(),
-                                                       server_hostname="localhost")
-        assert writer.get_extra_info("ssl_object") is not None
-        writer.write(b"hello\n")
-        assert await reader.readline() == b"secure hello\n"
-        writer.close()
-        await writer.wait_closed()
-        await close_server(server)
-
-        # start_tls: plain first, then upgrade both ends
-        upgraded = loop.create_future()
-
-        async def plain_then_tls(reader, writer):
-            assert await reader.readline() == b"STARTTLS\n"
-            writer.write(b"OK\n")
-            await writer.drain()
-            await writer.start_tls(server_context())
-            line = await reader.readline()
-            writer.write(line[:-1][::-1] + b"\n")
-            await writer.drain()
-            upgraded.set_result(True)
-            writer.close()
-
-        server = await asyncio.start_server(plain_then_tls, LOCAL, 0)
-        port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection(LOCAL, port)
-        writer.write(b"STARTTLS\n")
-        assert await reader.readline() == b"OK\n"
-        await writer.start_tls(client_context(), server_hostname="localhost")
-        writer.write(b"abc\n")
-        assert await reader.readline() == b"cba\n"
-        assert await upgraded
-        writer.close()
         await close_server(server)
     any_loop.run(main())
 

@@ -100,6 +100,26 @@ def test_connected_datagram_to_closed_port_gets_error_received(any_loop):
     any_loop.run(main())
 
 
+def test_local_name_binds_where_it_routes(any_loop):
+    """local_addr=('localhost', 0) binds where 127.0.0.1 does: on fastloop in stack-loopback
+    mode, the userspace stack, which a client to 127.0.0.1 reaches."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        stran, _ = await loop.create_datagram_endpoint(EchoDatagram, family=socket.AF_INET,
+                                                       local_addr=("localhost", 0))
+        port = stran.get_extra_info("sockname")[1]
+        assert stran.get_extra_info("sockname") == (LOCAL, port)
+        ctran, cproto = await loop.create_datagram_endpoint(Collector, remote_addr=(LOCAL, port))
+        ctran.sendto(b"by name")
+        await _until(lambda: cproto.datagrams)
+        assert cproto.datagrams == [(b"BY NAME", (LOCAL, port))]
+        for t in (ctran, stran):
+            t.close()
+    any_loop.run(main())
+    if any_loop.stack is not None:
+        assert any_loop.stack.counters()["udp"]["datagrams_in"] == 2
+
+
 def test_kernel_udp_peer_over_tap(fastloop_tap):
     case = fastloop_tap
 

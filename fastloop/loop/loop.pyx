@@ -21,6 +21,8 @@ import socket
 import sys
 import threading
 
+from collections.abc import Iterable
+
 from asyncio import base_events, events, sslproto, tasks
 from asyncio.log import logger
 
@@ -338,16 +340,11 @@ class Loop(asyncio.SelectorEventLoop):
                             backlog=100, ssl=None, reuse_address=None, reuse_port=None,
                             ssl_handshake_timeout=None, ssl_shutdown_timeout=None,
                             start_serving=True, **kw):
-        stack_host = False                          # False: the kernel's; else where to bind
-        if (sock is None and self._fl_config is not None
+        stack_hosts = False                        # False: the kernel's; else where to bind
+        if (sock is None and self._fl_config is not None and (host, port) != (None, None)
                 and family in (socket.AF_UNSPEC, socket.AF_INET)):
-            if host in routing.WILDCARDS:
-                stack_host = None
-            elif isinstance(host, str) and routing._ipv4(host) is None:
-                stack_host = await self._fl_listen_name(host, port, flags)
-            elif routing.listen_goes_to_stack(self._fl_config, host):
-                stack_host = host
-        if stack_host is False:
+            stack_hosts = await self._fl_listen_hosts(host, port, flags)
+        if stack_hosts is False:
             return await super().create_server(
                 protocol_factory, host, port, family=family, flags=flags, sock=sock,
                 backlog=backlog, ssl=ssl, reuse_address=reuse_address, reuse_port=reuse_port,
@@ -359,22 +356,54 @@ class Loop(asyncio.SelectorEventLoop):
             raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
         if ssl_shutdown_timeout is not None and ssl is None:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
-        lsock = self._fl_bind(stack_host, int(port or 0))
-        lsock.reuse_port = bool(reuse_port)         # what getsockopt() answers, as asyncio's
-        server = base_events.Server(self, [lsock], protocol_factory, ssl, backlog,
+        lsocks = []
+        try:
+            for stack_host in stack_hosts:
+                lsocks.append(self._fl_bind(stack_host, int(port or 0)))
+        except BaseException:
+            for lsock in lsocks:                    # as asyncio: all the hosts or none
+                self._stop_serving(lsock)
+            raise
+        for lsock in lsocks:
+            lsock.reuse_port = bool(reuse_port)     # what getsockopt() answers, as asyncio's
+        server = base_events.Server(self, lsocks, protocol_factory, ssl, backlog,
                                     ssl_handshake_timeout, ssl_shutdown_timeout)
         if start_serving:
             server._start_serving()
             await tasks.sleep(0)                    # as asyncio: let the server start
         return server
 
-    async def _fl_listen_name(self, host, port, flags):
+    async def _fl_listen_hosts(self, host, port, flags):
+        """Where create_server(host) listens on the userspace stack: the hosts to bind (None:
+        the wildcard), or False: the kernel's. A list of hosts (asyncio takes one) is the
+        stack's when every host in it is; a list that mixes in a kernel address, the kernel's."""
+        if isinstance(host, str) or host is None or not isinstance(host, Iterable):
+            hosts = [host]
+        else:
+            hosts = list(host)
+        binds = []
+        for h in hosts:
+            if h in routing.WILDCARDS:
+                where = None
+            elif isinstance(h, str) and routing._ipv4(h) is None:
+                where = await self._fl_listen_name(h, port, flags, socket.SOCK_STREAM)
+            elif routing.listen_goes_to_stack(self._fl_config, h):
+                where = h
+            else:
+                return False
+            if where is False:
+                return False
+            if where not in binds:
+                binds.append(where)
+        return binds or False
+
+    async def _fl_listen_name(self, host, port, flags, type):
         """A host name listens where its IPv4 address routes, as create_connection resolves
         one: start_server(cb, 'localhost') and open_connection('localhost') must meet.
         The address to bind on the stack, or False: the kernel's (which reports errors)."""
         try:
-            infos = await self.getaddrinfo(host, port, family=socket.AF_INET,
-                                           type=socket.SOCK_STREAM, flags=flags)
+            infos = await self.getaddrinfo(host, port, family=socket.AF_INET, type=type,
+                                           flags=flags)
         except OSError:
             return False
         for fam, *_, sockaddr in infos:
@@ -428,26 +457,16 @@ class Loop(asyncio.SelectorEventLoop):
     # ---- UDP ---------------------------------------------------------------------------
     async def create_datagram_endpoint(self, protocol_factory, local_addr=None,
                                        remote_addr=None, *, family=0, sock=None, **kw):
-        raddr = None
-        userspace = False
+        route = None
         if (sock is None and self._fl_config is not None
                 and family in (0, socket.AF_INET) and (local_addr or remote_addr)
                 and not isinstance(local_addr, str) and not isinstance(remote_addr, str)):
-            if remote_addr:
-                raddr = await self._fl_route(remote_addr[0], remote_addr[1], family)
-                userspace = raddr is not None and (
-                    not local_addr or routing.listen_goes_to_stack(self._fl_config,
-                                                                   local_addr[0]))
-            else:
-                userspace = routing.listen_goes_to_stack(self._fl_config, local_addr[0])
-        if not userspace:
+            route = await self._fl_udp_route(local_addr, remote_addr, family)
+        if route is None:
             return await super().create_datagram_endpoint(
                 protocol_factory, local_addr, remote_addr, family=family, sock=sock, **kw)
-        stack = self.stack
-        sink = DatagramSink()
-        lhost, lport = local_addr if local_addr else (None, 0)
-        ep = stack.udp.bind(sink, host=None if lhost in routing.WILDCARDS else lhost,
-                            port=int(lport or 0))
+        lhost, raddr = route
+        ep = self._fl_udp_bind(lhost, int(local_addr[1] or 0) if local_addr else 0)
         address = None
         try:
             if raddr is not None:
@@ -458,10 +477,31 @@ class Loop(asyncio.SelectorEventLoop):
             ep.close()
             raise
         waiter = self.create_future()
-        transport = DatagramTransport(self, ep, sink, protocol, address, waiter)
+        transport = DatagramTransport(self, ep, ep.sink, protocol, address, waiter)
         try:
             await waiter
         except BaseException:
             transport.close()
             raise
         return transport, protocol
+
+    async def _fl_udp_route(self, local_addr, remote_addr, family):
+        """(local host to bind, None: every address; remote IPv4 or None) when the endpoint
+        is the userspace stack's, else None. Names are resolved first, as for TCP: both
+        ends must route to the stack (the connect rule for remote_addr, the listen rule for
+        local_addr)."""
+        raddr = None
+        if remote_addr:
+            raddr = await self._fl_route(remote_addr[0], remote_addr[1], family)
+            if raddr is None:
+                return None
+        lhost = local_addr[0] if local_addr else None
+        if lhost in routing.WILDCARDS:
+            return None, raddr
+        if isinstance(lhost, str) and routing._ipv4(lhost) is None:
+            lhost = await self._fl_listen_name(lhost, local_addr[1], 0, socket.SOCK_DGRAM)
+            return None if lhost is False else (lhost, raddr)
+        return (lhost, raddr) if routing.listen_goes_to_stack(self._fl_config, lhost) else None
+
+    def _fl_udp_bind(self, host, int port):
+        return self.stack.udp.bind(DatagramSink(), host=host, port=port)

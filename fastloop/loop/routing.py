@@ -7,6 +7,8 @@ The rule (documented in the README):
   everything else (other kernel addresses, Unix sockets, IPv6) goes to the kernel.
 - listen: the wildcard (host None, "" or "0.0.0.0") and the interface's own address go to the
   userspace stack; 127.0.0.0/8 too in stack-loopback mode; anything else to the kernel.
+  The loop resolves names first (for connect, listen and a datagram endpoint's local_addr
+  alike), and a list of hosts given to create_server is the stack's when each host is.
 """
 from __future__ import annotations
 
