@@ -73,24 +73,12 @@ def workload(n: int, kind: str) -> None:
         server.close()
         await server.wait_closed()
 
-    async def stream():
-        async def handle(reader, writer):
-            while data := await reader.read(64):
-                writer.write(data)
-            writer.close()
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        for _ in range(n):
-            writer.write(msg)
-            got = 0
-            while got < 64:
-                got += len(await reader.read(64 - got))
-        writer.close()
-        server.close()
-        await server.wait_closed()
-
-    loop.run_until_complete(proto() if kind == "proto" else stream())
+    if kind == "stream":                          # the same streams echo as loop_core.py's
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from loop_core import bench_stream_echo
+        loop.run_until_complete(bench_stream_echo(loop, n))
+    else:
+        loop.run_until_complete(proto())
     loop.close()
     stack.close()
     peer.close()
