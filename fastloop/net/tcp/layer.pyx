@@ -50,6 +50,7 @@ cdef class TcpLayer(TcpLayerBase):
         self.connections = ConnTable()
         self.listeners = {}
         self.output_list = []
+        self.output_spare = []
         self.next_ephemeral = EPHEMERAL_LOW + (int.from_bytes(os.urandom(2), "little")
                                               % (EPHEMERAL_HIGH - EPHEMERAL_LOW))
         self.sndbuf_size = sndbuf
@@ -81,11 +82,15 @@ cdef class TcpLayer(TcpLayerBase):
         cdef TcpConnection c
         if not todo:
             return
-        self.output_list = []
+        # two lists taking turns: no list allocated per poll step (nor for the GC to count)
+        self.output_list = self.output_spare if self.output_spare is not None else []
+        self.output_spare = None
         for c in todo:
             c.in_output_list = False
             if c.state != CLOSED:
                 tcp_output(self, c, now)
+        todo.clear()
+        self.output_spare = todo
 
     cdef int64_t held(self) noexcept:
         cdef int64_t n = 0

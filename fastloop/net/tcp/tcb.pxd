@@ -162,6 +162,7 @@ cdef class TcpLayerBase(L4Protocol):
     cdef ConnTable connections     # (laddr, lport, raddr, rport) -> TcpConnection
     cdef dict listeners            # (addr, port) -> TcpListener
     cdef list output_list          # connections with something to send this step
+    cdef list output_spare         # the other list of the pair (layer.pyx output())
     cdef uint16_t next_ephemeral
     cdef uint64_t stats[TCP_STAT_COUNT]
     cdef uint64_t held_mbufs
