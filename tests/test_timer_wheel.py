@@ -393,3 +393,16 @@ def test_against_a_sorted_list_model(tick_ns, start_ticks, ops):
             assert h.wheel.now_tick * tick_ns <= nxt <= soonest * tick_ns
         else:
             assert nxt == NEVER
+
+
+def test_a_stop_at_max_fired_is_owed_even_if_time_then_goes_back():
+    """advance(1) stopped by max_fired=0 has still been asked for tick 1: a timer armed for
+    tick 1 afterwards is due, also at an advance whose clock reads earlier (hypothesis found
+    the wheel forgetting the tick it stopped short of)."""
+    h = WheelHarness(N_NODES, tick_ns=1, now_ns=0)
+    h.arm(0, 0)
+    assert h.advance(1, 0) == []
+    h.arm(0, 1)
+    assert h.has_due(0)
+    assert h.advance(0, None) == [0]
+    assert h.count == 0 and h.wheel.check() == 0

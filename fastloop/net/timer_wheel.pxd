@@ -61,6 +61,8 @@ cdef class TimerWheel:
     cdef uint64_t occupied[TW_LEVELS * TW_WORDS]
     cdef readonly uint64_t tick_ns
     cdef readonly uint64_t now_tick      # T: every tick <= T has been processed
+    cdef uint64_t target_tick            # the latest tick advance() was asked for (time that
+                                         # goes back is ignored: the wheel still owes it)
     cdef readonly uint64_t count         # armed timers (wheel + due queue)
     cdef readonly uint64_t steps         # work counter: ticks with work visited by advance
     cdef readonly uint64_t cascaded      # work counter: nodes moved down by cascades

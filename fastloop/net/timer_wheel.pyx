@@ -100,6 +100,7 @@ cdef class TimerWheel:
             raise RuntimeError("TimerWheel re-initialised with armed timers")
         self.tick_ns = tick_ns
         self.now_tick = now_ns // tick_ns
+        self.target_tick = self.now_tick
 
     def __dealloc__(self):
         self.clear()
@@ -112,8 +113,6 @@ cdef class TimerWheel:
         if e * self.tick_ns != expires_ns:
             e += 1                                  # round up: never fire early
         if t.next != NULL:
-            if t.expires == e:                      # re-armed within its tick (every ACK
-                return                              # moves the RTO): nothing to move
             self._unlink(t)
         else:
             self.count += 1
@@ -139,10 +138,11 @@ cdef class TimerWheel:
         due joins the back of the due queue. A node in `fired` is unarmed when returned and
         may be re-armed at once; a caller that may free an owner while handling the batch
         must keep the owners of later entries alive until it has handled them."""
-        cdef uint64_t target = now_ns // self.tick_ns
+        cdef uint64_t target = max(now_ns // self.tick_ns, self.target_tick)
         cdef uint64_t tick
         cdef TimerNode *t
         cdef uint32_t n = 0
+        self.target_tick = target                   # stopped at max_fired: still owed later
         while True:
             while n < max_fired and self.due.next != &self.due:
                 t = self.due.next
@@ -166,7 +166,7 @@ cdef class TimerWheel:
         that advance(now_ns) would cascade."""
         if self.due.next != &self.due:
             return True
-        cdef uint64_t target = now_ns // self.tick_ns
+        cdef uint64_t target = max(now_ns // self.tick_ns, self.target_tick)
         if target <= self.now_tick:
             return False
         return self._due_in_wheel(target)
