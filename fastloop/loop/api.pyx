@@ -17,7 +17,6 @@ compiled, costs some 50 us; the coroutine's own bytecode under 1 us), shutdown_a
 shutdown_default_executor (once per loop; the latter's signature changed in 3.12).
 """
 import concurrent.futures
-import heapq
 import sys
 import threading
 import traceback
@@ -29,14 +28,13 @@ from asyncio import base_events, constants, events, futures, tasks
 
 from cpython.exc cimport PyErr_CheckSignals
 from fastloop.includes.dpdk cimport fl_now_ns
-from fastloop.loop.core cimport LoopCore
+from fastloop.loop.core cimport LoopCore, heap_push
 from fastloop.loop.handles cimport Handle, TimerHandle, new_handle, new_timer
 
 # asyncio's module globals are looked up when called, as asyncio's code does (tests patch
 # events._set_running_loop and base_events.logger), but for the C Future and Task (_asyncio)
 cdef object _Future = futures.Future
 cdef object _Task = tasks.Task
-cdef object _heappush = heapq.heappush
 cdef object _CoroutineType = types.CoroutineType
 cdef bint _HAS_RUN_FOREVER_SETUP = hasattr(base_events.BaseEventLoop, "_run_forever_setup")
 
@@ -86,7 +84,7 @@ cdef TimerHandle _schedule(LoopCore loop, double when, object callback, tuple ar
         loop._check_thread()
         loop._check_callback(callback, method)
     cdef TimerHandle t = new_timer(when, callback, args, loop, context, loop._debug)
-    _heappush(loop._scheduled, t)
+    heap_push(loop._scheduled, t)
     t._scheduled = True
     return t
 

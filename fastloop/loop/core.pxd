@@ -46,3 +46,8 @@ cdef class LoopCore:
     cdef int run_debug(self, object handle) except -1
     cdef int wake(self) except -1    # wake the loop up, from any thread (holding the GIL)
     cdef void drain_wake(self) noexcept
+
+
+# the scheduled heap (loop._scheduled), ordered by _when as heapq orders TimerHandles
+cdef int heap_push(list heap, object item) except -1
+cdef object heap_pop(list heap)

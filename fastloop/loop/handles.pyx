@@ -39,12 +39,16 @@ cdef class Handle:
         return self._context
 
     def cancel(self):
+        self.cancel_c()
+
+    cdef int cancel_c(self) except -1:
         if not self._cancelled:
             self._cancelled = True
             if self._loop.get_debug():
                 self._repr = repr(self)       # keep what it was, for the slow-callback log
             self._callback = None
             self._args = None
+        return 0
 
     def cancelled(self):
         return self._cancelled
@@ -123,7 +127,7 @@ cdef class TimerHandle(Handle):         # (a freelist is the base class's only, 
     def cancel(self):
         if not self._cancelled:
             self._loop._timer_handle_cancelled(self)
-        Handle.cancel(self)
+        self.cancel_c()
 
     def when(self):
         """The absolute time it is scheduled for, on loop.time()'s clock."""
