@@ -128,8 +128,9 @@ cdef class LoopAPI(LoopCore):
     def call_later(self, delay, callback, *args, context=None):
         if delay is None:
             raise TypeError("delay must not be None")
+        # asyncio's call_later is its call_at: the checks name call_at
         return _schedule(self, fl_now_ns() * 1e-9 + delay, callback, args, context,
-                         "call_later")
+                         "call_at")
 
     def _timer_handle_cancelled(self, handle):
         if type(handle) is TimerHandle:
