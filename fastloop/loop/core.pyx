@@ -66,6 +66,7 @@ cdef double MAXIMUM_SELECT_TIMEOUT = base_events.MAXIMUM_SELECT_TIMEOUT
 
 
 
+@cython.auto_pickle(False)
 cdef class LoopCore:
     def __cinit__(self, *args, **kwargs):
         self.epfd = -1
