@@ -313,3 +313,30 @@ def test_run_in_executor(strict_loop):
         loop.run_in_executor(None, print)
     with concurrent.futures.ThreadPoolExecutor() as pool:     # another executor still works
         assert strict_loop.run(loop.run_in_executor(pool, int, "7")) == 7
+
+
+def test_call_soon_overridden_in_a_subclass_is_what_tasks_call(eal):
+    # the loop keeps a bound call_soon in its __dict__ (loop.pyx): not over a subclass's
+    from fastloop.loop.loop import Loop
+
+    class Counting(Loop):
+        calls = 0
+
+        def call_soon(self, callback, *args, context=None):
+            Counting.calls += 1
+            return super().call_soon(callback, *args, context=context)
+
+    loop = Counting(False)
+    try:
+        assert "call_soon" not in vars(loop)
+        loop.run_until_complete(asyncio.sleep(0))     # the task's steps, via C's getattr
+        assert Counting.calls >= 2
+    finally:
+        loop.close()
+    plain = Loop(False)
+    try:
+        assert plain.call_soon.__self__ is plain
+        plain.call_soon = calls = []                  # an instance's own still wins
+        assert plain.call_soon is calls
+    finally:
+        plain.close()

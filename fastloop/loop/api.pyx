@@ -97,6 +97,7 @@ cdef class LoopAPI(LoopCore):
     def time(self):
         return fl_now_ns() * 1e-9               # CLOCK_MONOTONIC, as time.monotonic()
 
+    @cython.binding(False)                      # bound, a builtin method: see Loop.__init__
     def call_soon(self, callback, *args, context=None):
         _check_closed(self)
         if self._debug:

@@ -54,6 +54,13 @@ class Loop(LoopAPI, asyncio.SelectorEventLoop):
         if selector is None:
             selector = selectors.EpollSelector()      # the core waits on its epoll fd
         super().__init__(selector)
+        if type(self).call_soon is LoopAPI.call_soon:
+            # asyncio's C Task and Future look call_soon up with getattr, which binds a new
+            # method object per call (~300 instructions, 3% of a task's cost): one bound
+            # builtin method in the instance dict is found instead, and called directly
+            # (unless a subclass overrides call_soon). callgrind, per op: task 37.0k -> 35.5k,
+            # future 9.55k -> 9.37k, call_soon 2.60k -> 2.65k (a dict hit, not unbound)
+            self.call_soon = self.call_soon
         self._fl_stack = None
         self._fl_owns_stack = False
         self._fl_config = None
