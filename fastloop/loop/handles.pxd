@@ -16,6 +16,7 @@ cdef class Handle:
 
     cdef int run(self) except -1        # SystemExit/KeyboardInterrupt propagate; others go
                                         # to the loop's exception handler
+    cdef int cancel_c(self) except -1   # Handle.cancel (TimerHandle.cancel's second half)
 
 cdef class TimerHandle(Handle):
     cdef public double _when

@@ -9,10 +9,12 @@ class); asyncio itself never checks.
 """
 import sys
 
+cimport cython
 from asyncio import format_helpers
 from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
 
 
+@cython.freelist(256)                   # one per call_soon: recycled, as uvloop's are
 cdef class Handle:
     def __init__(self, callback, args, loop, context=None):
         _fill(self, callback, tuple(args), loop, context, loop.get_debug())
@@ -37,12 +39,16 @@ cdef class Handle:
         return self._context
 
     def cancel(self):
+        self.cancel_c()
+
+    cdef int cancel_c(self) except -1:
         if not self._cancelled:
             self._cancelled = True
             if self._loop.get_debug():
                 self._repr = repr(self)       # keep what it was, for the slow-callback log
             self._callback = None
             self._args = None
+        return 0
 
     def cancelled(self):
         return self._cancelled
@@ -52,9 +58,15 @@ cdef class Handle:
 
     cdef int run(self) except -1:
         cdef object context = self._context
+        cdef object args = self._args
         PyContext_Enter(context)
         try:
-            self._callback(*self._args)
+            if type(args) is not tuple or len(<tuple>args) > 1:
+                self._callback(*args)
+            elif len(<tuple>args) == 0:     # vectorcalls, without unpacking a tuple
+                self._callback()
+            else:
+                self._callback((<tuple>args)[0])
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -69,7 +81,7 @@ cdef class Handle:
         return 0
 
 
-cdef class TimerHandle(Handle):
+cdef class TimerHandle(Handle):         # (a freelist is the base class's only, in Cython)
     def __init__(self, when, callback, args, loop, context=None):
         _fill(self, callback, tuple(args), loop, context, loop.get_debug())
         if self._source_traceback:
@@ -115,7 +127,7 @@ cdef class TimerHandle(Handle):
     def cancel(self):
         if not self._cancelled:
             self._loop._timer_handle_cancelled(self)
-        Handle.cancel(self)
+        self.cancel_c()
 
     def when(self):
         """The absolute time it is scheduled for, on loop.time()'s clock."""
