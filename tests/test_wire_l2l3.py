@@ -1,6 +1,7 @@
 """Ethernet, ARP, IPv4 and ICMP wire formats (fastloop/net/wire/*.pxd through codec), against
 scapy fixtures; every malformed form; random bytes on a guard page."""
 import ipaddress
+import random
 import struct
 
 import pytest
@@ -238,6 +239,22 @@ def test_inet_checksum_is_rfc1071(data):
     c = codec.inet_checksum(guarded(data))
     assert c == ~_sum16(data) & 0xffff
     assert codec.inet_checksum_ok(guarded(data)) == (_sum16(data) == 0xffff)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=0, max_size=4096) | st.integers(0, 4096).map(lambda n: b"\xff" * n))
+def test_inet_checksum_is_rfc1071_up_to_a_page(data):
+    """The 32-byte steps of the summing loop, at every start alignment (the buffer ends at an
+    unmapped page, so a read past the end faults), and all-ones data (every carry)."""
+    assert codec.inet_checksum(guarded(data)) == ~_sum16(data) & 0xffff
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(4097, 65535), st.integers(0, 2**32 - 1))
+def test_inet_checksum_is_rfc1071_for_jumbo_and_largest_datagrams(n, seed):
+    data = random.Random(seed).randbytes(n)
+    assert codec.inet_checksum(data) == ~_sum16(data) & 0xffff
+    assert codec.inet_checksum(b"\xff" * n) == ~_sum16(b"\xff" * n) & 0xffff
 
 
 @settings(max_examples=500, deadline=None)
