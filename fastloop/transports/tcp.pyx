@@ -11,6 +11,7 @@ delivery are scheduled with call_soon (as asyncio does), `close()` hands the con
 TCP for an orderly close and calls `connection_lost(None)` soon, as a kernel socket's close
 does, and a connection that ends with an error reports it as asyncio's OSError subclasses.
 """
+import collections
 import functools
 import errno
 import os
@@ -24,6 +25,7 @@ from fastloop.net.tcp.tcb cimport TcpSink, TcpListenerSink, TcpListener, TcpConn
 from fastloop.transports.usocket import UserspaceSocket
 
 RECV_CHUNK = 262144                 # most bytes handed to data_received() at once
+WRITE_GATHER_MAX = 16384            # writes shorter than this are copied together when buffered
 
 
 def error_from_errno(int err):
@@ -178,7 +180,11 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
         self._buffered = False
         self.set_protocol(protocol)
         self._server = server
-        self._buffer = bytearray()
+        # what the send buffer did not take: large bytes objects by reference (they cannot
+        # change), small writes gathered in a bytearray of ours, anything else mutable copied
+        # (asyncio copies every write it cannot send at once)
+        self._buffer = collections.deque()
+        self._buffer_size = 0
         self._conn_lost = 0
         self._closing = False
         self._eof = False                 # write_eof() was called
@@ -205,7 +211,7 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
             info.append(f"{self._conn.local[0]}:{self._conn.local[1]} -> "
                         f"{self._conn.remote[0]}:{self._conn.remote[1]}")
             info.append(self._conn.state_name)
-        info.append(f"write_bufsize={len(self._buffer)}")
+        info.append(f"write_bufsize={self._buffer_size}")
         return "<{}>".format(" ".join(info))
 
     def __del__(self, _warn=warnings.warn):
@@ -322,6 +328,7 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
             return
         self._closing = True
         self._buffer.clear()
+        self._buffer_size = 0
         self._loop.call_soon(self._call_connection_lost,
                              error_from_errno(error) if error else None)
 
@@ -347,11 +354,24 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
                 return
             if n == len(data):
                 return
-            self._buffer.extend(memoryview(data)[n:])
+            self._buffer_append(data, n)
             self._flush_buffer()                  # ends on a refused send: TCP calls us back
         else:
-            self._buffer.extend(data)
+            self._buffer_append(data, 0)
         self._maybe_pause_protocol()
+
+    def _buffer_append(self, data, Py_ssize_t start):
+        rest = memoryview(data)[start:]
+        buf = self._buffer
+        n = len(rest)
+        if n < WRITE_GATHER_MAX:
+            if buf and type(buf[-1]) is bytearray:
+                buf[-1] += rest
+            else:
+                buf.append(bytearray(rest))
+        else:
+            buf.append(rest if type(data) is bytes else bytes(rest))
+        self._buffer_size += n
 
     def writelines(self, list_of_data):
         for data in list_of_data:
@@ -364,11 +384,18 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
             return
         buf = self._buffer
         try:
-            while buf:
-                n = conn.send(buf)            # 0 leaves send_space_wanted set: we are called back
+            while buf:                        # until a send takes nothing: that one leaves
+                head = buf[0]                 # send_space_wanted set, and we are called back
+                n = conn.send(head)
                 if not n:
                     break
-                del buf[:n]
+                self._buffer_size -= n
+                if n == len(head):
+                    buf.popleft()
+                elif type(head) is bytearray:
+                    del head[:n]              # from the front: no copy of the rest
+                else:
+                    buf[0] = memoryview(head)[n:]
         except OSError as exc:
             self._fatal_error(exc, "Fatal write error on userspace TCP transport")
             return
@@ -380,7 +407,7 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
                 conn.shutdown()
 
     def get_write_buffer_size(self):
-        return len(self._buffer)
+        return self._buffer_size
 
     def can_write_eof(self):
         return True
@@ -433,6 +460,7 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
             return
         self._conn = None
         self._buffer.clear()
+        self._buffer_size = 0
         self._closing = True
         self._conn_lost += 1
         conn.sink = None
