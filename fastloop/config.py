@@ -136,8 +136,10 @@ class StackConfig:
     arp_queue: int = 16                       # frames held per unresolved neighbour
     tcp: bool = True                          # attach the TCP layer (segments to closed ports: RST)
     tcp_congestion: str = "cubic"             # or "newreno"
-    tcp_sndbuf: int = 262144                  # bytes per connection (SO_SNDBUF)
+    tcp_sndbuf: int = 262144                  # bytes per connection (SO_SNDBUF) at first
     tcp_rcvbuf: int = 262144                  # bytes per connection (SO_RCVBUF): the window
+    tcp_sndbuf_max: int = 4 << 20             # what a fast flow's buffers grow to (as Linux's
+    tcp_rcvbuf_max: int = 4 << 20             # tcp_wmem/tcp_rmem autotuning); = the above: fixed
     tcp_delayed_ack: float = 0.04             # seconds (RFC 1122 §4.2.3.2: at most 0.5)
     tcp_time_wait: float = 60.0               # seconds, 2*MSL
     tcp_syncookies: bool = True               # when a listener's SYN backlog is full
@@ -184,6 +186,10 @@ class StackConfig:
             raise ConfigError("tcp_delayed_ack: seconds, above 0 and at most 0.5 (RFC 1122)")
         if not 4096 <= int(self.tcp_sndbuf) <= (1 << 30) or not 4096 <= int(self.tcp_rcvbuf) <= (1 << 30):
             raise ConfigError("tcp_sndbuf/tcp_rcvbuf: bytes, from 4096 to 2**30")
+        if not int(self.tcp_sndbuf) <= int(self.tcp_sndbuf_max) <= (1 << 30) or \
+                not int(self.tcp_rcvbuf) <= int(self.tcp_rcvbuf_max) <= (1 << 30):
+            raise ConfigError("tcp_sndbuf_max/tcp_rcvbuf_max: bytes, from tcp_sndbuf/tcp_rcvbuf "
+                              "(no growth) to 2**30")
         if self.idle not in IDLE_POLICIES:
             raise ConfigError(f"FASTLOOP_IDLE={self.idle!r}: one of {', '.join(IDLE_POLICIES)} "
                               "(busy-poll spins one core for the lowest latency; adaptive spins "

@@ -78,7 +78,9 @@ cdef class Stack:
             if config.tcp:
                 from fastloop.net.tcp.layer import TcpLayer
                 self.tcp = TcpLayer(self.iface, sndbuf=config.tcp_sndbuf,
-                                    rcvbuf=config.tcp_rcvbuf, delayed_ack=config.tcp_delayed_ack,
+                                    rcvbuf=config.tcp_rcvbuf, sndbuf_max=config.tcp_sndbuf_max,
+                                    rcvbuf_max=config.tcp_rcvbuf_max,
+                                    delayed_ack=config.tcp_delayed_ack,
                                     time_wait=config.tcp_time_wait,
                                     congestion=config.tcp_congestion,
                                     syncookies=config.tcp_syncookies, now_ns=start_ns)

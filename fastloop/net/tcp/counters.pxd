@@ -43,6 +43,8 @@ cdef enum:
     TCP_SACK_BLOCKS_BOGUS      # SACK blocks outside SND.UNA..SND.MAX or inverted, ignored
     TCP_DSACK_BLOCKS_IN        # SACK blocks at or below SND.UNA (RFC 2883 D-SACK)
     TCP_LOSS_PROBES            # tail loss probes (RFC 8985 §7)
+    TCP_RCVBUF_GROWN           # receive buffer doublings (autotune.pyx)
+    TCP_SNDBUF_GROWN           # send buffer growths
     TCP_STAT_COUNT
 
 cdef const char *tcp_stat_name(int i) noexcept

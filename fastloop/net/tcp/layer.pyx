@@ -33,12 +33,14 @@ MS = 1000000
 
 cdef class TcpLayer(TcpLayerBase):
     def __init__(self, Interface iface, *, uint32_t sndbuf=262144, uint32_t rcvbuf=262144,
+                 sndbuf_max=None, rcvbuf_max=None,
                  double rto_min=0.2, double rto_max=60.0, double rto_initial=1.0,
                  double delayed_ack=0.04, double time_wait=60.0, double connect_timeout=75.0,
                  int syn_retries=6, int retries=15, str congestion="cubic",
                  int challenge_ack_limit=1000, bint syncookies=True, now_ns=None):
         """Attach TCP to an interface. Times in seconds; RTO bounds per RFC 6298 §2 (a 200 ms
-        minimum, as Linux, instead of the RFC's conservative 1 s)."""
+        minimum, as Linux, instead of the RFC's conservative 1 s). Buffers start at
+        sndbuf/rcvbuf bytes and grow to *_max (None: the same, no growth) for a fast flow."""
         cdef bytes secret = os.urandom(32)
         if congestion not in ("cubic", "newreno"):
             raise ValueError("congestion is 'cubic' or 'newreno'")
@@ -48,10 +50,13 @@ cdef class TcpLayer(TcpLayerBase):
         self.connections = {}
         self.listeners = {}
         self.output_list = []
+        self.data_list = []
         self.next_ephemeral = EPHEMERAL_LOW + (int.from_bytes(os.urandom(2), "little")
                                               % (EPHEMERAL_HIGH - EPHEMERAL_LOW))
         self.sndbuf_size = sndbuf
         self.rcvbuf_size = rcvbuf
+        self.sndbuf_max = max(sndbuf, sndbuf_max or 0)
+        self.rcvbuf_max = max(rcvbuf, rcvbuf_max or 0)
         self.rto_min_ns = <uint64_t>(rto_min * 1e9)
         self.rto_max_ns = <uint64_t>(rto_max * 1e9)
         self.rto_initial_ns = <uint64_t>(rto_initial * 1e9)
@@ -68,6 +73,15 @@ cdef class TcpLayer(TcpLayerBase):
     # ---- what the interface calls ----------------------------------------------------
     cdef void input(self, fl_mbuf *m, Ipv4Header *ip, bint broadcast, uint64_t now) noexcept:
         tcp_input(self, m, ip, now)
+
+    cdef void rx_done(self, uint64_t now) noexcept:
+        cdef list todo = self.data_list
+        cdef TcpConnection c
+        if not todo:
+            return
+        self.data_list = []
+        for c in todo:
+            c.deliver_data()
 
     cdef void timers(self, uint64_t now) noexcept:
         tcp_timers(self, now)

@@ -69,12 +69,29 @@ cdef class TcpConnection:
             self.in_output_list = True
             self.layer.output_list.append(self)
 
+    cdef void schedule_data(self) noexcept:
+        """New in-order data: the sink hears once, after the rx burst (one data_received for
+        every segment of a burst, as a kernel socket's reader gets what queued meanwhile)."""
+        if not self.in_data_list and self.layer is not None:
+            self.in_data_list = True
+            self.layer.data_list.append(self)
+
+    cdef void deliver_data(self) noexcept:
+        """Tell the sink of data scheduled and not yet told: at the end of the burst, and
+        first thing before EOF or the end of the connection, so that order is kept."""
+        if not self.in_data_list:
+            return
+        self.in_data_list = False
+        if self.sink is not None and not self.reading_paused and self.rcv.bytes:
+            self.sink.on_data(self)
+
     cdef seq_t fin_seq(self) noexcept:
         """Where our FIN goes (or went): after the last byte written."""
         return self.snd_una + self.snd.len
 
     cdef void notify_closed(self, int error) noexcept:
         cdef TcpSink sink = self.sink
+        self.in_data_list = False          # the layer's list may still hold it: a no-op there
         self.sink = None
         if sink is not None:
             sink.on_closed(self, error)
@@ -105,6 +122,7 @@ cdef class TcpConnection:
             return b""
         cdef bytes out = PyBytes_FromStringAndSize(NULL, avail)
         rcvbuf_read(&self.rcv, <uint8_t *>PyBytes_AS_STRING(out), avail, self.layer.iface)
+        self.rcv_copied += avail
         self.layer.conn_read(self)
         return out
 
@@ -119,6 +137,7 @@ cdef class TcpConnection:
         finally:
             PyBuffer_Release(&view)
         if n:
+            self.rcv_copied += n
             self.layer.conn_read(self)
         return n
 
@@ -184,6 +203,7 @@ cdef class TcpConnection:
                 "ssthresh": self.cc.ssthresh, "snd_wnd": self.snd_wnd,
                 "unacked": self.snd_max - self.snd_una, "unsent": self.snd.len,
                 "readable": self.rcv.bytes, "out_of_order": self.rcv.ooo_bytes,
+                "rcvbuf": self.rcv.limit, "sndbuf": self.snd.limit,
                 "snd_una": self.snd_una, "snd_nxt": self.snd_nxt, "rcv_nxt": self.rcv_nxt,
                 "in_output_list": self.in_output_list, "send_space_wanted": self.send_space_wanted,
                 "fin_queued": self.fin_queued, "app_closed": self.app_closed,
