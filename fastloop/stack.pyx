@@ -21,7 +21,7 @@ from fastloop.net.iface cimport Interface
 
 from fastloop.config import StackConfig
 from fastloop.dev.device import open_device
-from fastloop.dev.eal import eal_init
+from fastloop.dev.eal import eal_init, data_room_for_mtu, frame_buffer_for_mtu
 
 
 class StackError(OSError):
@@ -64,11 +64,14 @@ cdef class Stack:
         self.config = config
         spec = config.iface_spec()
         pci = [spec.target] if spec.kind == "pci" else []
-        self.eal = eal_init(config.mempool_size, config.eal_args, pci=pci)
+        self.eal = eal_init(config.mempool_size, config.eal_args, pci=pci,
+                            data_room=data_room_for_mtu(config.mtu))
         if device is None:
-            device = open_device(spec.devargs(self.eal.new_device_id()), eal=self.eal,
-                                 offloads=config.checksum_offload,
-                                 kernel_ifname=spec.kernel_ifname)
+            devargs = spec.devargs(self.eal.new_device_id(),
+                                   buffer_size=frame_buffer_for_mtu(config.mtu))
+            device = open_device(devargs, eal=self.eal, offloads=config.checksum_offload,
+                                 kernel_ifname=spec.kernel_ifname, mtu=config.mtu,
+                                 mempool_size=config.mempool_size)
         try:
             self.device = self._wrap(device, config)
             self.iface = Interface(self.device, config.address, config.gateway, mac=config.mac,
@@ -168,7 +171,7 @@ cdef class Stack:
 
     def counters(self):
         out = self.iface.counters()
-        out["mempool_in_use"] = self.eal.mempool.in_use
+        out["mempool_in_use"] = self.mempool.in_use
         if self.tcp is not None:
             out["tcp"] = self.tcp.counters()
         if self.udp is not None:
@@ -178,7 +181,9 @@ cdef class Stack:
 
     @property
     def mempool(self):
-        return self.eal.mempool
+        """The pool this stack's mbufs come from (the process's first, unless its MTU needed
+        larger mbufs)."""
+        return self.device.mempool
 
     @property
     def address(self):

@@ -66,22 +66,32 @@ TCP_FAULTS = [None, "loss=0.01,seed=41", "loss=0.05,seed=42", "reorder=0.05,seed
               "dup=0.05,seed=44", "corrupt=0.02,seed=45"]
 
 
-@pytest.mark.parametrize("faults", TCP_FAULTS)
-def test_tcp_echo_between_processes_over_memif(eal, tmp_path, faults):
+@pytest.mark.parametrize("faults, mtu", [(f, None) for f in TCP_FAULTS]
+                         + [(None, 9000), ("loss=0.01,seed=46", 9000)])
+def test_tcp_echo_between_processes_over_memif(eal, tmp_path, faults, mtu):
     """Our stack to our stack in two processes: FASTLOOP_INTEROP_MIB (default 256) MiB each
     way through a TCP echo in the child, SHA-256 checked; the faults are injected on the
-    client's side, both directions."""
+    client's side, both directions. With an MTU of 9000 on both ends, every frame is one
+    memif buffer (bsize) and one mbuf of a pool that holds it."""
     net = unique_subnet()
     sock = str(tmp_path / "t.sock")
     server = UpProcess({"FASTLOOP_IFACE": f"memif:{sock},role=server",
-                        "FASTLOOP_ADDRESS": f"{net}.1/24", "FASTLOOP_TAP_PEER": ""},
+                        "FASTLOOP_ADDRESS": f"{net}.1/24", "FASTLOOP_TAP_PEER": "",
+                        "FASTLOOP_MTU": str(mtu or "")},
                        args=("7100",), command=(os.path.join(HERE, "tcp_echo_proc.py"),))
     with server:
         server.wait_ready()
         client = Stack(StackConfig(iface=f"memif:{sock},role=client", address=f"{net}.2/24",
-                                   tap_peer=None, faults=faults))
+                                   tap_peer=None, faults=faults, mtu=mtu,
+                                   **({"mempool_size": 4095} if mtu else {})))
         try:
+            assert client.iface.mtu == (mtu or 1500)
             wait_connected(client, f"{net}.1")
+            if mtu:                                # a whole jumbo datagram, echoed
+                _, mark = client.iface.echo_replies(0)
+                client.iface.send_echo(f"{net}.1", 99, mtu - 28)
+                client.run(duration=5, until=lambda: client.iface.echo_replies(mark)[0])
+                assert [r[2] for r in client.iface.echo_replies(mark)[0]] == [mtu - 28]
             data = payload(TCP_SIZE, seed=5)
             target = Transfer(data)
             start = time.monotonic()
@@ -94,6 +104,9 @@ def test_tcp_echo_between_processes_over_memif(eal, tmp_path, faults):
             assert target.received == len(data)
             assert target.digest.digest() == hashlib.sha256(data).digest()
             tcp = client.counters()["tcp"]
+            assert client.counters()["drops"]["multiseg"] == 0
+            if mtu:
+                assert tcp["segments_out"] < 2 * TCP_SIZE // (mtu - 52) + 1024, tcp
             if faults and "corrupt" in faults:
                 assert tcp["bad_checksum"] > 0
             if faults and "loss" in faults:
