@@ -26,6 +26,7 @@ from fastloop.transports.usocket import UserspaceSocket
 
 RECV_CHUNK = 262144                 # most bytes handed to data_received() at once
 WRITE_GATHER_MAX = 16384            # writes shorter than this are copied together when buffered
+_LAZY_EXTRAS = frozenset(("socket", "peername", "sockname"))
 
 
 def error_from_errno(int err):
@@ -169,12 +170,9 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
     def __init__(self, loop, TcpConnection conn, ConnSink sink, protocol, extra=None,
                  server=None, waiter=None):
         super().__init__(extra, loop)
-        self._extra["peername"] = conn.remote
-        self._extra["sockname"] = conn.local
         self._conn = conn
+        self._tcb = conn                  # kept after the end, for the lazy extras
         self._sink = sink
-        self._sock = UserspaceSocket(conn)
-        self._extra["socket"] = self._sock
         self._protocol = None
         self._protocol_connected = False
         self._buffered = False
@@ -200,6 +198,16 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
         loop.call_soon(self._fl_start)
         if waiter is not None:
             loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
+
+    def get_extra_info(self, name, default=None):
+        """asyncio's extras; socket, peername and sockname are made at the first request (a
+        connection that nobody asks saves their objects)."""
+        if name in _LAZY_EXTRAS and name not in self._extra:
+            conn = self._tcb
+            self._extra["peername"] = conn.remote
+            self._extra["sockname"] = conn.local
+            self._extra["socket"] = UserspaceSocket(conn)
+        return self._extra.get(name, default)
 
     def __repr__(self):
         info = [self.__class__.__name__]

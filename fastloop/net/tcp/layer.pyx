@@ -14,6 +14,7 @@ from libc.errno cimport ECONNABORTED
 from libc.stdint cimport uint8_t
 from fastloop.includes.dpdk cimport fl_mbuf, fl_now_ns
 from fastloop.net.wire.ipv4 cimport Ipv4Header
+from fastloop.net.wire.addr cimport ipv4_from_str
 from fastloop.net.timer_wheel cimport TimerWheel
 from fastloop.net.tcp.isn cimport tcp_secrets_from_bytes, tcp_isn
 from fastloop.net.tcp.rcvbuf cimport rcvbuf_held, rcvbuf_release
@@ -25,6 +26,13 @@ from fastloop.net.tcp.timers cimport tcp_timers
 from fastloop.net.tcp.input cimport tcp_input
 from fastloop.net.tcp.counters cimport TCP_STAT_COUNT, TCP_ACTIVE_OPENS, tcp_stat_name
 from fastloop.net.tcp.tcb cimport *
+
+cdef uint32_t _addr(str host) except? 0:
+    cdef uint32_t a
+    if ipv4_from_str(host, &a):
+        return a
+    return int(ipaddress.IPv4Address(host))      # the rest, and ipaddress's error
+
 
 EPHEMERAL_LOW = 32768                 # Linux's ip_local_port_range
 EPHEMERAL_HIGH = 60999
@@ -164,7 +172,7 @@ cdef class TcpLayer(TcpLayerBase):
     # ---- the API ------------------------------------------------------------------------
     def listen(self, int port, TcpListenerSink sink, str host=None, int backlog=128):
         """Accept connections on port (host None: every address of the interface)."""
-        cdef uint32_t addr = int(ipaddress.IPv4Address(host)) if host else 0
+        cdef uint32_t addr = _addr(host) if host else 0
         if not 0 < port < 65536:
             raise OSError(errno.EINVAL, f"port {port} out of range")
         if (addr, port) in self.listeners:
@@ -182,13 +190,13 @@ cdef class TcpLayer(TcpLayerBase):
                 now_ns=None, iss=None):
         """Open a connection (SYN now, on the next flush); the sink hears how it goes.
         now_ns (virtual clock) and iss (our initial sequence number) are for tests."""
-        cdef uint32_t raddr = int(ipaddress.IPv4Address(host))
+        cdef uint32_t raddr = _addr(host)
         cdef uint32_t laddr
         cdef uint64_t now = fl_now_ns() if now_ns is None else now_ns
         if not 0 < port < 65536:
             raise OSError(errno.EINVAL, f"port {port} out of range")
         if local_host:
-            laddr = int(ipaddress.IPv4Address(local_host))
+            laddr = _addr(local_host)
         elif (raddr >> 24) == 127:
             laddr = raddr if raddr != 0x7f000000 else 0x7f000001
         else:

@@ -15,6 +15,7 @@ cdef bint rcvbuf_init(RecvBuffer *b, uint32_t limit) noexcept:
     b.qcap = Q_INIT if b.q != NULL else 0
     b.qhead = b.qlen = b.head_off = b.bytes = 0
     b.limit = limit
+    b.ooo = NULL
     b.ooo_n = b.ooo_bytes = 0
     return b.q != NULL
 
@@ -28,6 +29,8 @@ cdef void rcvbuf_release(RecvBuffer *b, Link link) noexcept:
     while b.ooo_n:
         b.ooo_n -= 1
         link.mbuf_free(b.ooo[b.ooo_n].m)
+    free(b.ooo)
+    b.ooo = NULL
     free(b.q)
     b.q = NULL
     b.qcap = 0
@@ -101,6 +104,11 @@ cdef bint ooo_insert(RecvBuffer *b, seq_t seq, fl_mbuf *m, uint32_t n, Link link
     (old data wins). Returns False when nothing new was kept (duplicate or no room)."""
     cdef seq_t end = seq + n
     cdef uint32_t i = 0
+    if b.ooo == NULL:
+        b.ooo = <OooSegment *>calloc(OOO_MAX, sizeof(OooSegment))
+        if b.ooo == NULL:
+            link.mbuf_free(m)
+            return False
     while i < b.ooo_n and seq_lt(b.ooo[i].seq, seq):
         i += 1
     if i > 0:                                      # overlap with the segment before

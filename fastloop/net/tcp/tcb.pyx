@@ -5,10 +5,10 @@ The methods here only move bytes and set flags; anything that must send or chang
 asks the layer (TcpLayerBase.conn_*), which runs the protocol.
 """
 import errno
-import ipaddress
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from fastloop.net.wire.addr cimport ipv4_str
 from fastloop.net.timer_wheel cimport timer_init, timer_armed
 from fastloop.net.tcp.sndbuf cimport sndbuf_init, sndbuf_write, sndbuf_space
 from fastloop.net.tcp.rcvbuf cimport rcvbuf_read
@@ -46,7 +46,7 @@ cdef class TcpListener:
             self.layer.listener_close(self)
 
     def __repr__(self):
-        return f"<TcpListener {ipaddress.IPv4Address(self.addr)}:{self.port}>"
+        return f"<TcpListener {ipv4_str(self.addr)}:{self.port}>"
 
 
 cdef class TcpConnection:
@@ -186,11 +186,11 @@ cdef class TcpConnection:
 
     @property
     def local(self):
-        return (str(ipaddress.IPv4Address(self.local_addr)), self.local_port)
+        return (ipv4_str(self.local_addr), self.local_port)
 
     @property
     def remote(self):
-        return (str(ipaddress.IPv4Address(self.remote_addr)), self.remote_port)
+        return (ipv4_str(self.remote_addr), self.remote_port)
 
     def info(self):
         """Like TCP_INFO: the connection's protocol variables."""
