@@ -463,6 +463,7 @@ async def conn_client(args, loop, w):
     tasks = [asyncio.ensure_future(one(i)) for i in range(args.conns)]
     await finished
     await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    return {"client_tcp_counters": tcp_counters(loop)}
 
 
 def wait_link(loop, host, timeout=20.0):

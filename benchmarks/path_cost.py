@@ -1,15 +1,19 @@
-"""Instructions per segment on the bulk path: the benchmark's fastloop bulk pair (two
-processes over net_memif, benchmarks/bench_peer.py), one side under callgrind.
+"""Instructions per unit of work on the bench's fastloop paths: per segment of the bulk
+transfer, or per connection of the connections/s case (connect, one exchange, close). The
+pair is benchmarks/bench_peer.py's (two processes over net_memif), one side under callgrind.
 
-    python benchmarks/bulk_cost.py [--side server|client] [--mib 16,80] [--mtu 9000]
+    python benchmarks/path_cost.py [--kind bulk|conn] [--side server|client] [--sizes 16,80]
+                                   [--mtu 9000] [--nice -15] [--perf]
 
-The measured side runs under `valgrind --tool=callgrind` for two transfer sizes; the
-difference in instructions between the two runs, over the difference in TCP segments that
-side handled (data segments in on the server, out on the client), is the cost of one more
-segment with start-up, connect and idle polling cancelled out. The other side runs at full
-speed, so the measured side is the bottleneck and rarely idle. Prints one JSON line and the
-functions whose exclusive instructions grew most between the two. Counts do not depend on the
-machine's load, unlike the benchmark's rates.
+The measured side runs under `valgrind --tool=callgrind` twice, a small and a large run
+(bulk: MiB sent; conn: seconds timed); the difference in instructions over the difference in
+units that side handled (bulk: data segments in at the server, out at the client; conn:
+passive opens at the server, active opens at the client) is the cost of one more unit, with
+start-up and connect cancelled out. The other side runs at full speed, so the measured one
+is the bottleneck and seldom idle. Prints one JSON line and the functions whose exclusive
+instructions grew most. Counts do not depend on the machine's load, unlike the rates.
+(callgrind counts each byte of a `rep movsb` copy, glibc's memcpy above 2 KiB, as an
+instruction: there memcpy's count is about the bytes copied.)
 """
 from __future__ import annotations
 
@@ -30,13 +34,14 @@ REPO = l3.REPO
 PEER = REPO / "benchmarks" / "bench_peer.py"
 
 
-def run_once(side, mib, workdir, mtu, tag, tool="callgrind"):
-    """One bulk transfer of `mib` MiB; returns (total Ir of `side`, its TCP counters, out file)."""
+def run_once(kind, side, size, workdir, mtu, tag, tool="callgrind"):
+    """One bulk transfer of `size` MiB or `size` seconds of conn; returns (total Ir of `side`
+    (perf: the client's result), its TCP counters, the profile's file)."""
     sock = Path(workdir) / f"{tag}.sock"
     out = Path(workdir) / f"callgrind.{tag}.out"
     net = f"10.{200 + os.getpid() % 50}.{(os.getpid() // 50 + len(tag)) % 256}"
     iface = f"memif:{sock},role=%s,socket-abstract=no"
-    common = ["--loop", "fastloop", "--kind", "bulk", "--port", "7000"]
+    common = ["--loop", "fastloop", "--kind", kind, "--port", "7000"]
     extra = ["--mtu", str(mtu)] if mtu else []
     vg = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"]
     if tool == "perf":
@@ -47,7 +52,8 @@ def run_once(side, mib, workdir, mtu, tag, tool="callgrind"):
                 *extra]
     cli_argv = [sys.executable, str(PEER), "client", *common, "--host", f"{net}.1",
                 "--iface", iface % "client", "--address", f"{net}.2/24", "--tap-peer", "",
-                "--total", str(mib << 20), *extra]
+                *(["--total", str(size << 20)] if kind == "bulk" else
+                  ["--seconds", str(size), "--conns", "8"]), *extra]
     if side == "server":
         srv_argv = vg + srv_argv
     else:
@@ -62,7 +68,7 @@ def run_once(side, mib, workdir, mtu, tag, tool="callgrind"):
         cli.stop()
         stopped = [json.loads(l) for l in srv.out_lines if '"stopped"' in l]
         if not res["ok"] or not stopped:
-            raise SystemExit(f"bulk run failed: {res}\n{srv.tail()}\n{cli.tail()}")
+            raise SystemExit(f"{kind} run failed: {res}\n{srv.tail()}\n{cli.tail()}")
         tcp = stopped[-1]["tcp"] if side == "server" else res["client_tcp_counters"]
         if tool == "perf":
             return res, tcp, out
@@ -105,8 +111,10 @@ def short(fn):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kind", choices=("bulk", "conn"), default="bulk")
     ap.add_argument("--side", choices=("server", "client"), default="server")
-    ap.add_argument("--mib", default="16,80", help="the two transfer sizes, MiB")
+    ap.add_argument("--sizes", default=None,
+                    help="the two runs: MiB sent (bulk, default 16,80) or seconds (conn, 1,3)")
     ap.add_argument("--mtu", type=int, default=None, help="StackConfig.mtu of both ends")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--keep", default=None, help="a directory for the callgrind output files")
@@ -117,33 +125,40 @@ def main(argv=None):
                     "(as python -m fastloop bench --nice)")
     args = ap.parse_args(argv)
     Priority.nice = args.nice
-    small, large = (int(x) for x in args.mib.split(","))
-    key = "segments_in" if args.side == "server" else "segments_out"
+    small, large = (int(x) for x in (args.sizes or ("16,80" if args.kind == "bulk" else "1,3"))
+                    .split(","))
+    key = {("bulk", "server"): "segments_in", ("bulk", "client"): "segments_out",
+           ("conn", "server"): "passive_opens", ("conn", "client"): "active_opens"}[
+        (args.kind, args.side)]
+    unit = "segment" if args.kind == "bulk" else "connection"
     with tempfile.TemporaryDirectory(prefix="fl-bulkcost-") as tmp:
         wd = args.keep or tmp
         if args.perf:
-            res, tcp, out = run_once(args.side, large, wd, args.mtu, "p", tool="perf")
-            print(json.dumps({"side": args.side, "mtu": args.mtu, "gbit_per_s":
-                              round(res["gbit_per_s"], 2), "segments": tcp[key]}))
+            res, tcp, out = run_once(args.kind, args.side, large, wd, args.mtu, "p", tool="perf")
+            print(json.dumps({"kind": args.kind, "side": args.side, "mtu": args.mtu,
+                              "rate": round(res.get("gbit_per_s") or res["req_per_s"], 2),
+                              key: tcp[key]}))
             r = subprocess.run(["perf", "report", "-i", str(out), "--stdio", "--no-children",
                                 "--sort", "dso,symbol", "--percent-limit", "0.7"],
                                capture_output=True, text=True)
             print("\n".join(l for l in r.stdout.splitlines() if l and not l.startswith("#")))
             return 0
-        ir0, tcp0, out0 = run_once(args.side, small, wd, args.mtu, "a")
-        ir1, tcp1, out1 = run_once(args.side, large, wd, args.mtu, "bb")
-        segs = tcp1[key] - tcp0[key]
-        nbytes = (large - small) << 20
-        print(json.dumps({"side": args.side, "mtu": args.mtu, "mib": [small, large],
-                          "segments": segs, "instructions": ir1 - ir0,
-                          "instructions_per_segment": round((ir1 - ir0) / segs),
-                          "instructions_per_kib": round((ir1 - ir0) / (nbytes / 1024), 1),
-                          "segments_in": tcp1["segments_in"] - tcp0["segments_in"],
-                          "segments_out": tcp1["segments_out"] - tcp0["segments_out"]}))
+        ir0, tcp0, out0 = run_once(args.kind, args.side, small, wd, args.mtu, "a")
+        ir1, tcp1, out1 = run_once(args.kind, args.side, large, wd, args.mtu, "bb")
+        units = tcp1[key] - tcp0[key]
+        out = {"kind": args.kind, "side": args.side, "mtu": args.mtu, "sizes": [small, large],
+               key: units, "instructions": ir1 - ir0,
+               f"instructions_per_{unit}": round((ir1 - ir0) / units),
+               "segments_in": tcp1.get("segments_in", 0) - tcp0.get("segments_in", 0),
+               "segments_out": tcp1.get("segments_out", 0) - tcp0.get("segments_out", 0)}
+        if args.kind == "bulk":
+            out["instructions_per_kib"] = round((ir1 - ir0) / ((large - small) << 10), 1)
+        print(json.dumps(out))
         f0, f1 = functions(out0), functions(out1)
         diff = sorted(((f1[k] - f0.get(k, 0), k) for k in f1), reverse=True)
         for ir, fn in diff[:args.top]:
-            print(f"{ir / (ir1 - ir0) * 100:5.1f}%  {ir / segs:8.0f} per segment  {short(fn)[:100]}")
+            print(f"{ir / (ir1 - ir0) * 100:5.1f}%  {ir / units:8.0f} per {unit}  "
+                  f"{short(fn)[:100]}")
     return 0
 
 
