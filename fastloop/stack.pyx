@@ -115,11 +115,18 @@ cdef class Stack:
         now_ns (monotonic ns) drives a virtual clock in tests; None reads the clock."""
         return self.iface.step(fl_now_ns() if now_ns is None else now_ns)
 
+    def poll_rx(self, now_ns=None):
+        """The event loop's first phase alone (rx_phase): receive, timers, and the answers
+        made on the way out, but nothing the application's output owes (tx_phase)."""
+        return self.rx_phase(fl_now_ns() if now_ns is None else now_ns)
+
     cdef uint32_t rx_phase(self, uint64_t now) noexcept:
         self.iface.device.poll(now)
         cdef uint32_t n = self.iface.rx_step(now)
         self.iface.timers(now)
-        return n
+        if self.iface.txq_len:                 # answers made in the rx phase (ARP, ICMP,
+            self.iface.flush()                 # SYN-ACKs, handshake ACKs, RSTs) go before
+        return n                               # the application runs
 
     cdef void tx_phase(self, uint64_t now) noexcept:
         if self.iface.tcp is not None:

@@ -143,6 +143,29 @@ def test_data_of_a_burst_reaches_the_sink_before_a_reset_in_it(eal):
         s2.close()
 
 
+def test_the_handshake_ack_leaves_in_the_rx_phase(eal):
+    """The event loop runs the application between its rx and tx phases; the peer's accept
+    waits for our handshake ACK, which goes at the end of the rx phase, and a SYN-ACK (an
+    answer made while receiving) likewise."""
+    s1, s2 = two_stacks()
+    try:
+        accepted = []
+        s2.tcp.listen(9005, CallbackListener(lambda c: accepted.append(c) or Opened()))
+        target = Opened()
+        conn = s1.tcp.connect("10.9.8.2", 9005, CallbackSink(target))
+        s1.poll()                                  # ARP request; the SYN waits for it
+        s2.poll_rx()                               # ARP reply out, no tx phase
+        s1.poll_rx()                               # the SYN goes with the ARP answer
+        s2.poll_rx()                               # the SYN-ACK, from the rx phase
+        s1.poll_rx()                               # established; the ACK, from the rx phase
+        assert target.is_established and conn.state_name == "ESTABLISHED"
+        s2.poll_rx()
+        assert len(accepted) == 1 and accepted[0].state_name == "ESTABLISHED"
+    finally:
+        s1.close()
+        s2.close()
+
+
 def test_buffers_grow_for_a_fast_flow(eal):
     s1, s2 = two_stacks(9000, tcp_rcvbuf=65536, tcp_sndbuf=65536,
                         tcp_rcvbuf_max=1 << 20, tcp_sndbuf_max=1 << 20)

@@ -169,14 +169,19 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
 
     def __init__(self, loop, TcpConnection conn, ConnSink sink, protocol, extra=None,
                  server=None, waiter=None):
-        super().__init__(extra, loop)
+        # what _FlowControlMixin.__init__ (with _set_write_buffer_limits()) and
+        # set_protocol() do, inline: this runs for every connection
+        self._extra = {} if extra is None else extra
+        self._loop = loop
+        self._protocol_paused = False
+        self._high_water = 64 * 1024
+        self._low_water = 16 * 1024
         self._conn = conn
         self._tcb = conn                  # kept after the end, for the lazy extras
         self._sink = sink
-        self._protocol = None
-        self._protocol_connected = False
-        self._buffered = False
-        self.set_protocol(protocol)
+        self._buffered = isinstance(protocol, protocols.BufferedProtocol)
+        self._protocol = protocol
+        self._protocol_connected = True
         self._server = server
         # what the send buffer did not take: large bytes objects by reference (they cannot
         # change), small writes gathered in a bytearray of ours, anything else mutable copied
@@ -194,10 +199,17 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
             server._attach()
         conn.nodelay = True               # asyncio sets TCP_NODELAY on every TCP transport
         sink.transport = self
-        loop.call_soon(self._protocol.connection_made, self)
-        loop.call_soon(self._fl_start)
-        if waiter is not None:
-            loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
+        loop.call_soon(self._fl_connection_made, protocol, waiter)
+
+    def _fl_connection_made(self, protocol, waiter):
+        """connection_made, then deliveries may start, then a create_connection waiting for
+        the transport returns: asyncio's order (three callbacks there, one here)."""
+        try:
+            protocol.connection_made(self)
+        finally:
+            self._fl_start()
+            if waiter is not None:
+                futures._set_result_unless_cancelled(waiter, None)
 
     def get_extra_info(self, name, default=None):
         """asyncio's extras; socket, peername and sockname are made at the first request (a

@@ -23,7 +23,7 @@ from fastloop.net.tcp.rcvbuf cimport rcvbuf_append, ooo_insert, ooo_pull
 from fastloop.net.tcp.congestion cimport (
     cc_on_ack, cc_on_congestion, cc_on_recovery_exit, cc_window_full)
 from fastloop.net.tcp.output cimport (
-    ts_clock, send_syn, send_reset_reply, send_challenge_ack, send_cookie_synack,
+    ts_clock, send_ack, send_syn, send_reset_reply, send_challenge_ack, send_cookie_synack,
     retransmit_head)
 from fastloop.net.tcp.lifecycle cimport (
     conn_new, conn_negotiate, conn_remove, conn_reset, conn_time_wait)
@@ -237,6 +237,11 @@ cdef void syn_sent_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, Ipv4Header
     if c.sink is not None:
         c.sink.on_established(c)
     if m == NULL:
+        if c.ack_pending and c.snd.len == 0 and c.state == ESTABLISHED:
+            # the handshake's ACK now, at the end of the rx phase (Stack.rx_phase flushes),
+            # not after the application's callbacks: the peer's accept waits for it. Data
+            # the sink wrote at once still carries it, in the tx phase.
+            send_ack(L, c, now)
         return
     if c.state == CLOSED:                          # the application gave up at once
         L.iface.mbuf_free(m)
