@@ -67,6 +67,7 @@ def make_loop(args):
         import fastloop
         cfg = fastloop.StackConfig(iface=args.iface, address=args.address,
                                    tap_peer=args.tap_peer or None, idle="busy-poll",
+                                   mtu=args.mtu,
                                    pcap=os.environ.get("FASTLOOP_PCAP") or None)
         return fastloop.new_event_loop(stack=cfg)
     if args.loop == "uvloop":
@@ -462,6 +463,7 @@ async def conn_client(args, loop, w):
     tasks = [asyncio.ensure_future(one(i)) for i in range(args.conns)]
     await finished
     await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    return {"client_tcp_counters": tcp_counters(loop)}
 
 
 def wait_link(loop, host, timeout=20.0):
@@ -523,6 +525,7 @@ def main(argv=None):
     ap.add_argument("--iface", default=None, help="fastloop: FASTLOOP_IFACE form")
     ap.add_argument("--address", default=None, help="fastloop: our address, CIDR")
     ap.add_argument("--tap-peer", default=None, help="fastloop over tap: the kernel's address")
+    ap.add_argument("--mtu", type=int, default=None, help="fastloop: StackConfig.mtu")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--conns", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=2.0)

@@ -107,8 +107,9 @@ def markdown(summary, meta):
              "fastloop busy-polls (`idle=\"busy-poll\"`): it spins a core where uvloop and "
              "asyncio sleep in epoll, so its server CPU per request is about its wall time per "
              "request; compare CPU per request beside the rates. fastloop's pairs run over "
-             "net_memif between two processes (http: net_tap from the kernel's wrk); uvloop's "
-             "and asyncio's over kernel loopback.", "",
+             f"net_memif between two processes (MTU {meta.get('memif_mtu') or 1500}; http: "
+             "net_tap from the kernel's wrk); uvloop's and asyncio's over kernel loopback "
+             "(MTU 65536).", "",
              "*Waiting for a CPU*: the share of the timed window the server's (client's) main "
              "thread was runnable but not running (/proc/<pid>/schedstat), i.e. other work had "
              "its core. A busy-polling pair only makes progress while both of its processes are "

@@ -6,7 +6,8 @@
 Each case runs every loop as a server/client pair of processes (benchmarks/bench_peer.py),
 back to back, server pinned to --server-cpu (1), client to --client-cpu (0); the order of
 the loops alternates between repeats and cases (this 2-vCPU guest is noisy). Pairs:
-  fastloop ↔ fastloop   two processes over net_memif, both busy-polling
+  fastloop ↔ fastloop   two processes over net_memif at MTU 9000 (--memif-mtu), both
+                        busy-polling
   uvloop ↔ uvloop       kernel loopback (127.0.0.1)
   asyncio ↔ asyncio     kernel loopback, for reference
   http: wrk (kernel) → fastloop's aiohttp over net_tap / → uvloop's (asyncio's) on loopback
@@ -50,6 +51,7 @@ REPO = l3.REPO
 PEER = REPO / "benchmarks" / "bench_peer.py"
 OUT = REPO / "benchmarks" / "results"
 READY_TIMEOUT = 40.0
+MEMIF_MTU = 9000            # fastloop's memif pairs (kernel loopback's MTU is 65536)
 HELLO = "Hello, World!"
 
 WRK_LUA = r"""
@@ -173,8 +175,10 @@ def run_pair(case, loop, opts, workdir, names, tag):
             net = names.subnet()
             host = f"{net}.1"
             iface = f"memif:{sock},role=%s,socket-abstract=no"
-            sargs = dict(iface=iface % "server", address=f"{net}.1/24", tap_peer="")
-            cargs = dict(iface=iface % "client", address=f"{net}.2/24", tap_peer="")
+            sargs = dict(iface=iface % "server", address=f"{net}.1/24", tap_peer="",
+                         mtu=opts.memif_mtu or None)
+            cargs = dict(iface=iface % "client", address=f"{net}.2/24", tap_peer="",
+                         mtu=opts.memif_mtu or None)
         else:
             host, sargs, cargs = "127.0.0.1", {}, {}
         srv = _proc(f"{loop}-server", _peer("server", opts.server_cpu, loop, kind, host=host,
@@ -309,6 +313,9 @@ def build_args(argv):
     ap.add_argument("--server-cpu", type=int, default=1)
     ap.add_argument("--client-cpu", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--memif-mtu", type=int, default=MEMIF_MTU,
+                    help=f"fastloop's memif pairs: StackConfig.mtu of both ends (default "
+                         f"{MEMIF_MTU}; 0: memif's own 1500)")
     ap.add_argument("--nice", type=int, default=0,
                     help="run every server, client and wrk at this nice level (e.g. -10 on a "
                          "machine shared with other work; the same for every loop)")
@@ -386,7 +393,7 @@ def main(argv=None):
             "bulk_bytes": a.bulk_bytes, "server_cpu": a.server_cpu, "client_cpu": a.client_cpu,
             "loadavg_before": load, "loadavg_after": os.getloadavg()[0],
             "elapsed_s": time.monotonic() - t_start, "fastloop_idle": "busy-poll",
-            "nice": a.nice}
+            "nice": a.nice, "memif_mtu": a.memif_mtu}
     md = markdown(summary, meta)
     if failures:
         md += "\n**Failed runs:**\n\n" + "\n".join(

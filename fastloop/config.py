@@ -17,6 +17,8 @@ DEFAULT_ADDRESS = "10.77.0.2/24"
 DEFAULT_TAP_PEER = "10.77.0.1"
 DEFAULT_TAP_NAME = "fl0"
 IDLE_POLICIES = ("adaptive", "busy-poll")
+MIN_MTU, MAX_MTU = 576, 65000               # IPv4's smallest datagram every host takes (RFC
+                                            # 791); the largest whose frame fits one mbuf
 
 IFACE_FORMS = ("tap", "tap:NAME", "memif:/path/to.sock[,role=server|client][,id=N]",
                "af_packet:IFNAME", "pci:0000:01:00.0", "vdev:<DPDK devargs>")
@@ -33,9 +35,14 @@ class IfaceSpec:
     target: str = ""               # tap/af_packet interface, memif socket, PCI address
     options: tuple = ()            # extra key=value devargs
 
-    def devargs(self, index: int) -> str:
-        """DPDK devargs; `index` keeps vdev names unique within the process."""
-        opts = "".join(f",{k}={v}" for k, v in self.options)
+    def devargs(self, index: int, buffer_size: int = 2048) -> str:
+        """DPDK devargs; `index` keeps vdev names unique within the process. A memif's ring
+        buffers are `buffer_size` bytes (bsize, unless the spec gives one): one whole frame of
+        the MTU each, so a frame is one descriptor and one mbuf, never a chain."""
+        options = self.options
+        if self.kind == "memif" and buffer_size > 2048 and "bsize" not in dict(options):
+            options = options + (("bsize", str(buffer_size)),)
+        opts = "".join(f",{k}={v}" for k, v in options)
         if self.kind == "tap":
             return f"net_tap{index},iface={self.target}{opts}"
         if self.kind == "memif":
@@ -124,7 +131,8 @@ class StackConfig:
     address: str = DEFAULT_ADDRESS            # our address, CIDR
     gateway: str | None = None                # default route; None: connected subnet only
     tap_peer: str | None = DEFAULT_TAP_PEER   # kernel side of a tap (same subnet); None: leave it
-    mtu: int | None = None                    # None: the device's MTU
+    mtu: int | None = None                    # None: the device's MTU (memif: 1500); above
+                                              # it only on memif and ring ports (see README)
     mac: str | None = None                    # None: the device's address
     eal_args: list = field(default_factory=list)
     pcap: str | None = None                   # write every frame in and out to this file
@@ -137,8 +145,10 @@ class StackConfig:
     arp_queue_total: int = 256                # ... and for all unresolved neighbours together
     tcp: bool = True                          # attach the TCP layer (segments to closed ports: RST)
     tcp_congestion: str = "cubic"             # or "newreno"
-    tcp_sndbuf: int = 262144                  # bytes per connection (SO_SNDBUF)
+    tcp_sndbuf: int = 262144                  # bytes per connection (SO_SNDBUF) at first
     tcp_rcvbuf: int = 262144                  # bytes per connection (SO_RCVBUF): the window
+    tcp_sndbuf_max: int = 4 << 20             # what a fast flow's buffers grow to (as Linux's
+    tcp_rcvbuf_max: int = 4 << 20             # tcp_wmem/tcp_rmem autotuning); = the above: fixed
     tcp_delayed_ack: float = 0.04             # seconds (RFC 1122 §4.2.3.2: at most 0.5)
     tcp_time_wait: float = 60.0               # seconds, 2*MSL
     tcp_syncookies: bool = True               # when a listener's SYN backlog is full
@@ -173,8 +183,9 @@ class StackConfig:
         self.gateway_address()
         self.fault_params()
         self.tap_peer_address()
-        if self.mtu is not None and not 576 <= int(self.mtu) <= 9000:
-            raise ConfigError(f"FASTLOOP_MTU={self.mtu}: the MTU is a number from 576 to 9000")
+        if self.mtu is not None and not MIN_MTU <= int(self.mtu) <= MAX_MTU:
+            raise ConfigError(f"FASTLOOP_MTU={self.mtu}: the MTU is a number from {MIN_MTU} "
+                              f"to {MAX_MTU}")
         if self.mac is not None:
             if not re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}", self.mac):
                 raise ConfigError(f"FASTLOOP_MAC={self.mac!r}: a MAC looks like 02:00:00:00:00:01")
@@ -187,6 +198,10 @@ class StackConfig:
             raise ConfigError("tcp_delayed_ack: seconds, above 0 and at most 0.5 (RFC 1122)")
         if not 4096 <= int(self.tcp_sndbuf) <= (1 << 30) or not 4096 <= int(self.tcp_rcvbuf) <= (1 << 30):
             raise ConfigError("tcp_sndbuf/tcp_rcvbuf: bytes, from 4096 to 2**30")
+        if not int(self.tcp_sndbuf) <= int(self.tcp_sndbuf_max) <= (1 << 30) or \
+                not int(self.tcp_rcvbuf) <= int(self.tcp_rcvbuf_max) <= (1 << 30):
+            raise ConfigError("tcp_sndbuf_max/tcp_rcvbuf_max: bytes, from tcp_sndbuf/tcp_rcvbuf "
+                              "(no growth) to 2**30")
         if self.idle not in IDLE_POLICIES:
             raise ConfigError(f"FASTLOOP_IDLE={self.idle!r}: one of {', '.join(IDLE_POLICIES)} "
                               "(busy-poll spins one core for the lowest latency; adaptive spins "
@@ -279,7 +294,8 @@ def _on_subnet(var, what, addr, itf):
                           + (f", e.g. {example}" if example is not None else ""))
 
 
-_INT_RANGES = {"mtu": "a whole number from 576 to 9000, or empty for the device's MTU",
+_INT_RANGES = {"mtu": f"a whole number from {MIN_MTU} to {MAX_MTU}, or empty for the device's "
+                      "MTU",
                "mempool_size": "a whole number of mbufs from 1023 to 16777216"}
 
 

@@ -21,7 +21,7 @@ from fastloop.net.iface cimport Interface
 
 from fastloop.config import StackConfig
 from fastloop.dev.device import open_device
-from fastloop.dev.eal import eal_init
+from fastloop.dev.eal import eal_init, data_room_for_mtu, frame_buffer_for_mtu
 
 
 class StackError(OSError):
@@ -64,11 +64,14 @@ cdef class Stack:
         self.config = config
         spec = config.iface_spec()
         pci = [spec.target] if spec.kind == "pci" else []
-        self.eal = eal_init(config.mempool_size, config.eal_args, pci=pci)
+        self.eal = eal_init(config.mempool_size, config.eal_args, pci=pci,
+                            data_room=data_room_for_mtu(config.mtu))
         if device is None:
-            device = open_device(spec.devargs(self.eal.new_device_id()), eal=self.eal,
-                                 offloads=config.checksum_offload,
-                                 kernel_ifname=spec.kernel_ifname)
+            devargs = spec.devargs(self.eal.new_device_id(),
+                                   buffer_size=frame_buffer_for_mtu(config.mtu))
+            device = open_device(devargs, eal=self.eal, offloads=config.checksum_offload,
+                                 kernel_ifname=spec.kernel_ifname, mtu=config.mtu,
+                                 mempool_size=config.mempool_size)
         try:
             self.device = self._wrap(device, config)
             self.iface = Interface(self.device, config.address, config.gateway, mac=config.mac,
@@ -79,7 +82,9 @@ cdef class Stack:
             if config.tcp:
                 from fastloop.net.tcp.layer import TcpLayer
                 self.tcp = TcpLayer(self.iface, sndbuf=config.tcp_sndbuf,
-                                    rcvbuf=config.tcp_rcvbuf, delayed_ack=config.tcp_delayed_ack,
+                                    rcvbuf=config.tcp_rcvbuf, sndbuf_max=config.tcp_sndbuf_max,
+                                    rcvbuf_max=config.tcp_rcvbuf_max,
+                                    delayed_ack=config.tcp_delayed_ack,
                                     time_wait=config.tcp_time_wait,
                                     congestion=config.tcp_congestion,
                                     syncookies=config.tcp_syncookies,
@@ -112,11 +117,18 @@ cdef class Stack:
         now_ns (monotonic ns) drives a virtual clock in tests; None reads the clock."""
         return self.iface.step(fl_now_ns() if now_ns is None else now_ns)
 
+    def poll_rx(self, now_ns=None):
+        """The event loop's first phase alone (rx_phase): receive, timers, and the answers
+        made on the way out, but nothing the application's output owes (tx_phase)."""
+        return self.rx_phase(fl_now_ns() if now_ns is None else now_ns)
+
     cdef uint32_t rx_phase(self, uint64_t now) noexcept:
         self.iface.device.poll(now)
         cdef uint32_t n = self.iface.rx_step(now)
         self.iface.timers(now)
-        return n
+        if self.iface.txq_len:                 # answers made in the rx phase (ARP, ICMP,
+            self.iface.flush()                 # SYN-ACKs, handshake ACKs, RSTs) go before
+        return n                               # the application runs
 
     cdef void tx_phase(self, uint64_t now) noexcept:
         if self.iface.tcp is not None:
@@ -168,7 +180,7 @@ cdef class Stack:
 
     def counters(self):
         out = self.iface.counters()
-        out["mempool_in_use"] = self.eal.mempool.in_use
+        out["mempool_in_use"] = self.mempool.in_use
         if self.tcp is not None:
             out["tcp"] = self.tcp.counters()
         if self.udp is not None:
@@ -178,7 +190,9 @@ cdef class Stack:
 
     @property
     def mempool(self):
-        return self.eal.mempool
+        """The pool this stack's mbufs come from (the process's first, unless its MTU needed
+        larger mbufs)."""
+        return self.device.mempool
 
     @property
     def address(self):

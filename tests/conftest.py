@@ -27,11 +27,11 @@ def eal():
 
 @pytest.fixture(autouse=True)
 def mempool_balanced():
-    """Every test leaves the mempool exactly where it found it: no leaked mbufs."""
+    """Every test leaves the mempools exactly where it found them: no leaked mbufs."""
     eal = current_eal()
-    before = eal.mempool.in_use if eal else 0
+    before = eal.mbufs_in_use if eal else 0
     yield
     eal = current_eal()
     if eal is not None:
-        after = eal.mempool.in_use
-        assert after == before, f"mempool in use: {before} before the test, {after} after"
+        after = eal.mbufs_in_use
+        assert after == before, f"mempools in use: {before} before the test, {after} after"

@@ -297,11 +297,14 @@ class App:
 class TcpScript:
     def __init__(self, *, mtu=None, rcvbuf=65535 * 4, sndbuf=262144, delayed_ack=0.04,
                  time_wait=60.0, congestion="newreno", syncookies=True, reassembly_mbufs=None,
-                 **layer):
+                 rcvbuf_max=None, sndbuf_max=None, **layer):
+        """Buffers are fixed at rcvbuf/sndbuf (the scripts check exact windows) unless
+        *_max asks for autotuning."""
         self.a, self.b = ring_pair()
         self.t = 0.0
         cfg = StackConfig(address=f"{US}/24", tap_peer=None, mac=US_MAC, mtu=mtu,
                           arp_timeout=1e7, tcp_rcvbuf=rcvbuf, tcp_sndbuf=sndbuf,
+                          tcp_rcvbuf_max=rcvbuf_max or rcvbuf, tcp_sndbuf_max=sndbuf_max or sndbuf,
                           tcp_delayed_ack=delayed_ack, tcp_time_wait=time_wait,
                           tcp_congestion=congestion, tcp_syncookies=syncookies,
                           tcp_reassembly_mbufs=reassembly_mbufs)

@@ -110,6 +110,25 @@ def test_devargs_for_each_kind(raw, index, devargs):
     assert parse_iface(raw).devargs(index) == devargs
 
 
+def test_a_memif_gets_ring_buffers_for_its_frames():
+    """Jumbo frames: each memif ring buffer holds one whole frame (bsize), unless the spec
+    says otherwise; other kinds have no such argument."""
+    assert parse_iface("memif:/run/fl.sock,role=client").devargs(0, buffer_size=9216) == \
+        "net_memif0,socket=/run/fl.sock,role=client,bsize=9216"
+    assert parse_iface("memif:/run/fl.sock").devargs(0, buffer_size=2048) == \
+        "net_memif0,socket=/run/fl.sock"
+    assert parse_iface("memif:/run/fl.sock,bsize=4096").devargs(0, buffer_size=9216) == \
+        "net_memif0,socket=/run/fl.sock,bsize=4096"
+    assert parse_iface("tap:fl7").devargs(3, buffer_size=9216) == "net_tap3,iface=fl7"
+
+
+def test_buffer_limits_grow_from_the_initial_sizes():
+    assert StackConfig().tcp_rcvbuf_max >= StackConfig().tcp_rcvbuf
+    with pytest.raises(ConfigError, match="tcp_rcvbuf_max"):
+        StackConfig(tcp_rcvbuf=1 << 20, tcp_rcvbuf_max=1 << 19).validate()
+    StackConfig(tcp_sndbuf=1 << 20, tcp_sndbuf_max=1 << 20).validate()   # fixed: fine
+
+
 def test_kernel_ifname_only_for_kernel_backed_kinds():
     assert parse_iface("tap:fl3").kernel_ifname == "fl3"
     assert parse_iface("af_packet:eth1").kernel_ifname == "eth1"
@@ -193,16 +212,17 @@ def test_tap_peer_not_an_address():
 
 # ------------------------------------------------------------------------------ FASTLOOP_MTU
 
-@pytest.mark.parametrize("raw, mtu", [("576", 576), ("1500", 1500), ("9000", 9000), ("", None)])
+@pytest.mark.parametrize("raw, mtu", [("576", 576), ("1500", 1500), ("9000", 9000),
+                                      ("65000", 65000), ("", None)])
 def test_mtu_good(raw, mtu):
     assert env_cfg(FASTLOOP_MTU=raw).mtu == mtu
 
 
-@pytest.mark.parametrize("raw", ["575", "9001", "0", "-1500", "1500.0", "jumbo"])
+@pytest.mark.parametrize("raw", ["575", "65001", "0", "-1500", "1500.0", "jumbo"])
 def test_mtu_bad(raw):
     msg = env_error(FASTLOOP_MTU=raw)
     assert msg.startswith("FASTLOOP_MTU=")
-    assert "576 to 9000" in msg
+    assert "576 to 65000" in msg
 
 
 # ------------------------------------------------------------------------------ FASTLOOP_FAULTS

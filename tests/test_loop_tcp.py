@@ -184,6 +184,29 @@ def test_bulk_both_ways_with_flow_control(any_loop):
     any_loop.run(main())
 
 
+def test_what_write_could_not_send_at_once_is_kept_as_written(any_loop):
+    """The transport keeps what the connection did not take: a bytearray changed after
+    write() (or a bytes object dropped) must not change what the peer receives."""
+    chunk = bytes(range(256)) * (MIB // 256)
+
+    async def main():
+        server, port, tr, pr = await echo_pair(asyncio.get_running_loop())
+        mutable = bytearray(chunk)
+        tr.write(mutable)
+        tr.write(b"x" * 100)                       # small writes after it, buffered together
+        tr.write(memoryview(mutable)[:1000])
+        tr.write(bytes(32 * MIB))                  # more than any socket buffer takes
+        mutable[:] = bytes(len(mutable))           # after write(): must not matter
+        assert tr.get_write_buffer_size() > 0
+        want = chunk + b"x" * 100 + chunk[:1000] + bytes(32 * MIB)
+        await _until(lambda: len(pr.data) >= len(want), 20)
+        assert bytes(pr.data) == want
+        tr.close()
+        await pr.lost
+        await close_server(server)
+    any_loop.run(main())
+
+
 def test_half_close_server_keeps_writing(any_loop):
     class Replier(asyncio.Protocol):
         def connection_made(self, transport):

@@ -1,6 +1,7 @@
 """Ethernet, ARP, IPv4 and ICMP wire formats (fastloop/net/wire/*.pxd through codec), against
 scapy fixtures; every malformed form; random bytes on a guard page."""
 import ipaddress
+import random
 import struct
 
 import pytest
@@ -221,6 +222,32 @@ def test_icmp_bad_checksum():
         assert codec.icmp_parse(guarded(bytes(bad)))[0] == codec.ICMP_BAD_CHECKSUM, i
 
 
+# ---- IPv4 addresses as text ------------------------------------------------------------
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_ipv4_text_both_ways_as_ipaddress(a):
+    text = str(ipaddress.IPv4Address(a))
+    assert codec.ipv4_str(a) == text
+    assert codec.ipv4_from_str(text) == a
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet="0123456789.x -", max_size=17))
+def test_ipv4_parser_takes_only_what_ipaddress_takes(s):
+    """Anything it takes, ipaddress takes as the same address; what it declines goes to
+    ipaddress, so declining a valid form costs time, never correctness."""
+    a = codec.ipv4_from_str(s)
+    if a is not None:
+        assert int(ipaddress.IPv4Address(s)) == a
+
+
+@pytest.mark.parametrize("s", ["01.2.3.4", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3",
+                               " 1.2.3.4", "1.2.3.4 ", "", "١.2.3.4"])
+def test_ipv4_parser_declines_non_canonical_forms(s):
+    assert codec.ipv4_from_str(s) is None
+
+
 # ---- the Internet checksum (RFC 1071, RFC 1624) -----------------------------------------
 
 def _sum16(data):
@@ -238,6 +265,22 @@ def test_inet_checksum_is_rfc1071(data):
     c = codec.inet_checksum(guarded(data))
     assert c == ~_sum16(data) & 0xffff
     assert codec.inet_checksum_ok(guarded(data)) == (_sum16(data) == 0xffff)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=0, max_size=4096) | st.integers(0, 4096).map(lambda n: b"\xff" * n))
+def test_inet_checksum_is_rfc1071_up_to_a_page(data):
+    """The 32-byte steps of the summing loop, at every start alignment (the buffer ends at an
+    unmapped page, so a read past the end faults), and all-ones data (every carry)."""
+    assert codec.inet_checksum(guarded(data)) == ~_sum16(data) & 0xffff
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(4097, 65535), st.integers(0, 2**32 - 1))
+def test_inet_checksum_is_rfc1071_for_jumbo_and_largest_datagrams(n, seed):
+    data = random.Random(seed).randbytes(n)
+    assert codec.inet_checksum(data) == ~_sum16(data) & 0xffff
+    assert codec.inet_checksum(b"\xff" * n) == ~_sum16(b"\xff" * n) & 0xffff
 
 
 @settings(max_examples=500, deadline=None)

@@ -1,7 +1,7 @@
 # cython: language_level=3
 from libc.stdint cimport uint16_t, uint64_t
 from fastloop.includes.dpdk cimport fl_mbuf, fl_pool, fl_port_info
-from fastloop.dev.eal cimport Eal
+from fastloop.dev.eal cimport Eal, Mempool
 
 cdef class Device:
     """What the stack sees of a NIC: bursts of mbufs in and out, and capabilities.
@@ -12,6 +12,7 @@ cdef class Device:
     cdef readonly str name
     cdef fl_port_info info
     cdef fl_pool *pool
+    cdef readonly Mempool mempool        # the pool pool belongs to: rx mbufs come from it
     cdef readonly Eal eal
     cdef readonly bint closed
     cdef uint16_t rx_burst(self, fl_mbuf **pkts, uint16_t n) noexcept

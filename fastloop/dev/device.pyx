@@ -8,11 +8,14 @@ from libc.string cimport memcpy
 from fastloop.includes.dpdk cimport (
     fl_rx_burst, fl_tx_burst, fl_dev_probe, fl_port_by_name, fl_port_setup, fl_port_close,
     fl_ring_pair, fl_ring_pair_release, fl_strerror, fl_port_stats, fl_mbuf_free_bulk)
-from fastloop.dev.eal import eal_init
+from fastloop.dev.eal import eal_init, data_room_for_mtu, DEFAULT_MEMPOOL_SIZE
 
 import os
 
 DEFAULT_RING_SIZE = 1024
+# PMDs that carry a frame of any length, so the MTU is ours to choose (StackConfig.mtu):
+# memif copies a frame over as many of its ring buffers as it needs, a ring passes the mbuf
+JUMBO_ANY_MTU = ("net_memif", "net_ring")
 
 
 class DeviceError(OSError):
@@ -112,19 +115,27 @@ cdef class EthDevice(Device):
                         [s[i] for i in range(6)]))
 
 
-cdef EthDevice _attach(Eal eal, uint16_t port, str port_name, bint offloads, unsigned ring_size):
+cdef EthDevice _attach(Eal eal, uint16_t port, str port_name, bint offloads, unsigned ring_size,
+                       Mempool pool, mtu):
     cdef EthDevice dev = EthDevice.__new__(EthDevice)
     dev.eal = eal
     dev.name = port_name
     dev.port_id = port
-    dev.pool = eal.mempool.pool
+    dev.mempool = pool
+    dev.pool = pool.pool
     dev.kernel_ifname = None
     rc = fl_port_setup(port, dev.pool, ring_size, ring_size, offloads, &dev.info)
     if rc < 0:
         fl_port_close(port, 1)
         _check(rc, f"cannot start DPDK port {port_name}")
+    if mtu is not None and mtu > dev.info.mtu and dev.driver in JUMBO_ANY_MTU:
+        dev.info.mtu = mtu               # no MTU to set on the PMD; the pool holds such frames
     eal.register(dev)
     return dev
+
+
+cdef Mempool _pool_for(Eal eal, mtu, mempool_size):
+    return eal.mempool_for(data_room_for_mtu(mtu), mempool_size or DEFAULT_MEMPOOL_SIZE)
 
 
 _HINTS = {
@@ -135,8 +146,13 @@ _HINTS = {
 
 
 def open_device(str devargs, *, Eal eal=None, bint offloads=True,
-                unsigned ring_size=DEFAULT_RING_SIZE, str kernel_ifname=None):
-    """Hot-plug a device by DPDK devargs ('net_tap0,iface=fl0', '0000:01:00.0') and start it."""
+                unsigned ring_size=DEFAULT_RING_SIZE, str kernel_ifname=None, mtu=None,
+                mempool_size=None):
+    """Hot-plug a device by DPDK devargs ('net_tap0,iface=fl0', '0000:01:00.0') and start it.
+
+    `mtu` above the PMD's own: memif and ring ports take it (JUMBO_ANY_MTU), with mbufs
+    from a pool that holds such a frame whole; other PMDs keep theirs (the stack clamps).
+    """
     if eal is None:
         eal = eal_init()
     driver = devargs.split(",", 1)[0]
@@ -148,13 +164,18 @@ def open_device(str devargs, *, Eal eal=None, bint offloads=True,
            _HINTS.get(kind, "check the devargs and that the device is bound to a DPDK driver"))
     cdef uint16_t port
     _check(fl_port_by_name(driver.encode(), &port), f"no DPDK port named {driver}")
-    cdef EthDevice dev = _attach(eal, port, driver, offloads, ring_size)
+    if kind not in JUMBO_ANY_MTU:
+        mtu = None
+    cdef EthDevice dev = _attach(eal, port, driver, offloads, ring_size,
+                                 _pool_for(eal, mtu, mempool_size), mtu)
     dev.kernel_ifname = kernel_ifname
     return dev
 
 
-def ring_pair(str name="ring", *, Eal eal=None, unsigned ring_size=DEFAULT_RING_SIZE):
-    """Two net_ring ports wired back to back: what one transmits, the other receives."""
+def ring_pair(str name="ring", *, Eal eal=None, unsigned ring_size=DEFAULT_RING_SIZE, mtu=None,
+              mempool_size=None):
+    """Two net_ring ports wired back to back: what one transmits, the other receives.
+    `mtu`: both ends carry frames that large (mbufs from a pool that holds them)."""
     if eal is None:
         eal = eal_init()
     cdef uint16_t a, b
@@ -162,8 +183,9 @@ def ring_pair(str name="ring", *, Eal eal=None, unsigned ring_size=DEFAULT_RING_
     na, nb = f"{name}{n}a", f"{name}{n}b"
     _check(fl_ring_pair(na.encode(), nb.encode(), ring_size * 2, &a, &b),
            "cannot create a net_ring pair")
-    cdef EthDevice da = _attach(eal, a, na, False, ring_size)
-    cdef EthDevice db = _attach(eal, b, nb, False, ring_size)
+    cdef Mempool pool = _pool_for(eal, mtu, mempool_size)
+    cdef EthDevice da = _attach(eal, a, na, False, ring_size, pool, mtu)
+    cdef EthDevice db = _attach(eal, b, nb, False, ring_size, pool, mtu)
     da.ring_peer, db.ring_peer = db, da
     return da, db
 
@@ -174,6 +196,7 @@ cdef class Middleware(Device):
         self.eal = inner.eal
         self.name = inner.name
         self.pool = inner.pool
+        self.mempool = inner.mempool
         memcpy(&self.info, &inner.info, sizeof(self.info))
 
     cdef uint16_t rx_burst(self, fl_mbuf **pkts, uint16_t n) noexcept:

@@ -10,6 +10,7 @@ cdef class Mempool:
 cdef class Eal:
     cdef readonly str file_prefix
     cdef readonly list args
-    cdef readonly Mempool mempool
+    cdef readonly Mempool mempool      # the first pool, made at start-up
+    cdef readonly list pools           # every pool, the first first (jumbo frames: another)
     cdef readonly unsigned long next_device_id
     cdef set devices

@@ -16,8 +16,11 @@ from fastloop.includes.dpdk cimport (
     fl_pool_in_use, fl_pool_avail, FL_DEBUG)
 
 DEFAULT_MEMPOOL_SIZE = 16383       # 2^n - 1 is the mempool's most efficient size
-DEFAULT_DATA_ROOM = 2048 + 128     # RTE_MBUF_DEFAULT_BUF_SIZE: one 1500-byte frame + headroom
+MBUF_HEADROOM = 128                # RTE_PKTMBUF_HEADROOM
+DEFAULT_DATA_ROOM = 2048 + MBUF_HEADROOM   # RTE_MBUF_DEFAULT_BUF_SIZE: one 1500-byte frame
+MAX_DATA_ROOM = 65535              # an mbuf's data room is 16 bits
 MEMPOOL_CACHE = 256
+ETH_FRAME_OVERHEAD = 14            # the Ethernet header (no FCS: PMDs strip it)
 
 cdef Eal _eal = None               # the per-process EAL (allowed: see ARCHITECTURE.md)
 cdef object _eal_error = None      # EAL cannot be retried after a failed rte_eal_init
@@ -35,6 +38,19 @@ def debug_build():
 
 def dpdk_version():
     return fl_dpdk_version().decode()
+
+
+def frame_buffer_for_mtu(mtu):
+    """The bytes one frame of an `mtu`-byte IP packet needs in one mbuf: 2048 up to an MTU of
+    2034, else the frame rounded up to whole KiB (memif's `bsize` is this too)."""
+    if mtu is None or mtu + ETH_FRAME_OVERHEAD <= DEFAULT_DATA_ROOM - MBUF_HEADROOM:
+        return DEFAULT_DATA_ROOM - MBUF_HEADROOM
+    return min(-(-(mtu + ETH_FRAME_OVERHEAD) // 1024) * 1024, MAX_DATA_ROOM - MBUF_HEADROOM)
+
+
+def data_room_for_mtu(mtu):
+    """The mbuf data room that holds a whole frame at `mtu` after the headroom."""
+    return frame_buffer_for_mtu(mtu) + MBUF_HEADROOM
 
 
 def hugepages_available():
@@ -79,7 +95,8 @@ def _explain(int rc, list args):
                          + "; ".join(hints))
 
 
-def eal_args_for(unsigned mempool_size, extra=(), str file_prefix=None, pci=()):
+def eal_args_for(unsigned mempool_size, extra=(), str file_prefix=None, pci=(),
+                 unsigned data_room=DEFAULT_DATA_ROOM):
     """The EAL command line fastloop uses; `extra` (FASTLOOP_EAL_ARGS) comes last and wins.
 
     PCI devices are scanned only when the configuration names one (`pci`): the host's own
@@ -93,7 +110,8 @@ def eal_args_for(unsigned mempool_size, extra=(), str file_prefix=None, pci=()):
         args.append(f"--file-prefix={file_prefix}")
     if not hugepages_available() and "--no-huge" not in extra:
         # mbufs plus the PMDs' rings and EAL's own heap
-        mem_mb = max(256, (mempool_size * (DEFAULT_DATA_ROOM + 256)) // (1 << 20) * 2 + 128)
+        # (with --no-huge, -m is address space EAL reserves: only what it touches is resident)
+        mem_mb = max(256, (mempool_size * (data_room + 256)) // (1 << 20) * 2 + 128)
         args += ["--no-huge", "-m", str(mem_mb)]
     if not any(a.startswith("--log-level") for a in extra):
         args += ["--log-level=*:warning", "--log-level=pmd.net.tap:critical"]
@@ -106,15 +124,16 @@ def eal_args_for(unsigned mempool_size, extra=(), str file_prefix=None, pci=()):
 
 
 def eal_init(unsigned mempool_size=DEFAULT_MEMPOOL_SIZE, extra_args=(), str file_prefix=None,
-             pci=()):
-    """Bring EAL up once for this process (later calls return the same Eal)."""
+             pci=(), unsigned data_room=DEFAULT_DATA_ROOM):
+    """Bring EAL up once for this process (later calls return the same Eal); its first mempool
+    has `data_room`-byte mbufs (a stack needing larger ones gets a pool of its own)."""
     global _eal, _eal_error, _eal_pid
     if _eal is not None:
         _check_not_forked()
         return _eal
     if _eal_error is not None:
         raise _eal_error
-    args = eal_args_for(mempool_size, extra_args, file_prefix, pci)
+    args = eal_args_for(mempool_size, extra_args, file_prefix, pci, data_room)
     cdef int argc = len(args)
     cdef char **argv = <char **>malloc(sizeof(char *) * (argc + 1))
     encoded = [a.encode() for a in args]
@@ -134,19 +153,25 @@ def eal_init(unsigned mempool_size=DEFAULT_MEMPOOL_SIZE, extra_args=(), str file
     eal.file_prefix = next(a.split("=", 1)[1] for a in args if a.startswith("--file-prefix="))
     eal.devices = set()
     eal.next_device_id = 0
-    cdef Mempool pool = Mempool.__new__(Mempool)
-    pool.name = "fastloop_mbufs"
-    pool.size = mempool_size
-    pool.data_room = DEFAULT_DATA_ROOM
-    pool.pool = fl_pool_create(pool.name.encode(), mempool_size, MEMPOOL_CACHE, DEFAULT_DATA_ROOM)
-    if pool.pool == NULL:
-        raise EalError(12, f"cannot create a mempool of {mempool_size} mbufs: "
-                           "lower mempool_size or raise -m in FASTLOOP_EAL_ARGS")
-    eal.mempool = pool
+    eal.pools = []
+    eal.mempool = _new_pool(eal, "fastloop_mbufs", mempool_size, data_room)
     _eal = eal
     _eal_pid = os.getpid()
     atexit.register(_shutdown)
     return eal
+
+
+cdef Mempool _new_pool(Eal eal, str name, unsigned size, unsigned data_room):
+    cdef Mempool pool = Mempool.__new__(Mempool)
+    pool.name = name
+    pool.size = size
+    pool.data_room = data_room
+    pool.pool = fl_pool_create(name.encode(), size, MEMPOOL_CACHE, data_room)
+    if pool.pool == NULL:
+        raise EalError(12, f"cannot create a mempool of {size} mbufs of {data_room} B: lower "
+                           "mempool_size or raise -m in FASTLOOP_EAL_ARGS")
+    eal.pools.append(pool)
+    return pool
 
 
 def _check_not_forked():
@@ -191,3 +216,22 @@ cdef class Eal:
 
     def unregister(self, dev):
         self.devices.discard(dev)
+
+    def mempool_for(self, unsigned data_room, unsigned size=DEFAULT_MEMPOOL_SIZE):
+        """A pool whose mbufs have at least `data_room` bytes: the process's first one when
+        it is large enough (the usual case), else one made for this size (jumbo frames on a
+        stack in a process whose first stack used 1500)."""
+        cdef Mempool pool
+        for pool in self.pools:
+            if pool.data_room >= data_room:
+                return pool
+        return _new_pool(self, f"fastloop_mbufs_{data_room}", size, data_room)
+
+    @property
+    def mbufs_in_use(self):
+        """Mbufs in use in every pool: what a test checks is back where it started."""
+        cdef Mempool pool
+        cdef unsigned long n = 0
+        for pool in self.pools:
+            n += fl_pool_in_use(pool.pool)
+        return n

@@ -126,16 +126,22 @@ class Loop(LoopAPI, asyncio.SelectorEventLoop):
         return super().add_signal_handler(sig, callback, *args)
 
     # ---- TCP: connect ------------------------------------------------------------------
-    async def _fl_route(self, host, port, family):
-        """The IPv4 address to connect to on the userspace stack, or None: the kernel's."""
+    def _fl_route_literal(self, host, family):
+        """For an IPv4 literal: the address on the userspace stack, or "" for the kernel's
+        (decided once per loop); None when host is a name (or the loop has no stack)."""
         if self._fl_config is None or family not in (0, socket.AF_INET):
-            return None
-        literal = self._fl_literals.get(host)        # IPv4 literals: decided once per loop
+            return ""
+        literal = self._fl_literals.get(host)
         if literal is None and isinstance(host, str) and routing._ipv4(host) is not None:
             literal = self._fl_literals[host] = (
                 str(host) if routing.connect_goes_to_stack(self._fl_config, host) else "")
             if len(self._fl_literals) > 4096:
                 self._fl_literals.clear()
+        return literal
+
+    async def _fl_route(self, host, port, family):
+        """The IPv4 address to connect to on the userspace stack, or None: the kernel's."""
+        literal = self._fl_route_literal(host, family)
         if literal is not None:
             return literal or None
         if not isinstance(host, str):
@@ -155,7 +161,10 @@ class Loop(LoopAPI, asyncio.SelectorEventLoop):
                                 ssl_handshake_timeout=None, ssl_shutdown_timeout=None, **kw):
         addr = None
         if sock is None and host is not None and port is not None:
-            addr = await self._fl_route(host, port, family)
+            addr = self._fl_route_literal(host, family)    # a literal: no coroutine to await
+            if addr is None:
+                addr = await self._fl_route(host, port, family)
+            addr = addr or None
         if addr is None:
             return await super().create_connection(
                 protocol_factory, host, port, ssl=ssl, family=family, sock=sock,
@@ -172,10 +181,31 @@ class Loop(LoopAPI, asyncio.SelectorEventLoop):
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
         if local_addr is not None:
             local_addr = await self._fl_local_addr(local_addr)
-        conn, sink = await self._fl_connect(addr, int(port), local_addr)
-        return await self._fl_make_transport(conn, sink, protocol_factory(), ssl,
-                                             server_hostname, ssl_handshake_timeout,
-                                             ssl_shutdown_timeout)
+        # the connect and the transport in this coroutine, not two more per connection
+        lhost, lport = local_addr if local_addr else (None, 0)
+        sink = ConnSink()
+        waiter = sink.waiter = self.create_future()
+        conn = self.stack.tcp.connect(addr, int(port), sink, local_host=lhost or None,
+                                      local_port=int(lport or 0))
+        try:
+            await waiter
+        except BaseException:
+            if conn.state_name != "CLOSED":
+                conn.sink = None
+                conn.abort()
+            raise
+        protocol = protocol_factory()
+        if ssl:
+            return await self._fl_make_transport(conn, sink, protocol, ssl, server_hostname,
+                                                 ssl_handshake_timeout, ssl_shutdown_timeout)
+        waiter = self.create_future()
+        transport = TcpTransport(self, conn, sink, protocol, waiter=waiter)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        return transport, protocol
 
     async def _fl_local_addr(self, local_addr):
         """local_addr as an IPv4 (host, port): a name is resolved, as asyncio does, and one
@@ -189,23 +219,6 @@ class Loop(LoopAPI, asyncio.SelectorEventLoop):
             if fam == socket.AF_INET:
                 return sockaddr[0], sockaddr[1]
         raise OSError(f"no matching local address with family={socket.AF_INET} found")
-
-    async def _fl_connect(self, addr, port, local_addr):
-        stack = self.stack
-        sink = ConnSink()
-        waiter = self.create_future()
-        sink.waiter = waiter
-        lhost, lport = local_addr if local_addr else (None, 0)
-        conn = stack.tcp.connect(addr, port, sink, local_host=lhost or None,
-                                 local_port=int(lport or 0))
-        try:
-            await waiter
-        except BaseException:
-            if conn.state_name != "CLOSED":
-                conn.sink = None
-                conn.abort()
-            raise
-        return conn, sink
 
     async def _fl_make_transport(self, conn, sink, protocol, ssl, server_hostname,
                                  ssl_handshake_timeout, ssl_shutdown_timeout):

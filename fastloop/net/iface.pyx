@@ -98,6 +98,8 @@ cdef class Interface(Link):
             self.stats[STAT_LOOPBACK_FRAMES] += 1
             ipv4_parse(fl_mbuf_data(m), fl_mbuf_data_len(m), &ip, False)   # built by us
             self.ipv4_deliver(m, &ip, False, now)
+        if self.tcp is not None:
+            self.tcp.rx_done(now)
         return n + k
 
     cdef int64_t held(self) noexcept:
@@ -385,7 +387,10 @@ cdef class Interface(Link):
         memcpy(p, <const char *>frame, len(frame))
         if FL_DEBUG:          # it enters as a received frame, not as one we allocated
             self.books.allocated -= 1
-        self.link_input(m, fl_now_ns() if now_ns is None else now_ns)
+        cdef uint64_t now = fl_now_ns() if now_ns is None else now_ns
+        self.link_input(m, now)
+        if self.tcp is not None:
+            self.tcp.rx_done(now)
 
     def counters(self):
         drops = {drop_name(i).decode(): self.drops[i] for i in range(DROP_COUNT)}

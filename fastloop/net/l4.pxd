@@ -11,6 +11,8 @@ cdef class L4Protocol:
     # an ICMP error about a packet we sent; quote is the offending IP header + 8 bytes
     cdef void icmp_error(self, int type, int code, const unsigned char *quote, size_t n,
                          uint64_t now) noexcept
+    # the end of a receive burst: what the burst's packets have for the application
+    cdef void rx_done(self, uint64_t now) noexcept
     cdef void timers(self, uint64_t now) noexcept
     cdef void output(self, uint64_t now) noexcept     # before the interface's tx flush
     cdef int64_t held(self) noexcept                 # mbufs the protocol owns

@@ -10,6 +10,9 @@ cdef class L4Protocol:
                          uint64_t now) noexcept:
         pass
 
+    cdef void rx_done(self, uint64_t now) noexcept:
+        pass
+
     cdef void timers(self, uint64_t now) noexcept:
         pass
 

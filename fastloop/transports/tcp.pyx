@@ -11,6 +11,7 @@ delivery are scheduled with call_soon (as asyncio does), `close()` hands the con
 TCP for an orderly close and calls `connection_lost(None)` soon, as a kernel socket's close
 does, and a connection that ends with an error reports it as asyncio's OSError subclasses.
 """
+import collections
 import errno
 import functools
 import operator
@@ -25,6 +26,8 @@ from fastloop.net.tcp.tcb cimport TcpSink, TcpListenerSink, TcpListener, TcpConn
 from fastloop.transports.usocket import UserspaceSocket
 
 cdef Py_ssize_t RECV_CHUNK = 262144  # most bytes handed to data_received() at once
+cdef Py_ssize_t WRITE_GATHER_MAX = 16384  # shorter writes are copied together when buffered
+_LAZY_EXTRAS = frozenset(("socket", "peername", "sockname"))
 
 
 def error_from_errno(int err):
@@ -51,7 +54,8 @@ cdef class ConnSink(TcpSink):
     cdef public bint closing
     cdef public bint eof_written       # write_eof() was called
     cdef public int conn_lost
-    cdef public bytearray buffer       # what the connection's send buffer did not take
+    cdef public object buffer          # what the send buffer did not take (a deque)
+    cdef public Py_ssize_t buffer_size
 
     cdef void on_established(self, TcpConnection c) noexcept:
         w = self.waiter
@@ -148,10 +152,10 @@ cdef class ConnSink(TcpSink):
                 return
             if n == len(data):
                 return
-            self.buffer.extend(memoryview(data)[n:])
+            self.transport._buffer_append(data, n)
             self.transport._flush_buffer()        # ends on a refused send: TCP calls us back
         else:
-            self.buffer.extend(data)
+            self.transport._buffer_append(data, 0)
         self.transport._maybe_pause_protocol()
 
     def is_closing(self):
@@ -244,17 +248,25 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
 
     def __init__(self, loop, TcpConnection conn, ConnSink sink, protocol, extra=None,
                  server=None, waiter=None):
-        super().__init__(extra, loop)
-        self._extra["peername"] = conn.remote
-        self._extra["sockname"] = conn.local
+        # what _FlowControlMixin.__init__ (with _set_write_buffer_limits()) and
+        # set_protocol() do, inline: this runs for every connection
+        self._extra = {} if extra is None else extra
+        self._loop = loop
+        self._protocol_paused = False
+        self._high_water = 64 * 1024
+        self._low_water = 16 * 1024
         self._sink = sink
         sink.conn = conn
-        sink.buffer = bytearray()
-        self._sock = UserspaceSocket(conn)
-        self._extra["socket"] = self._sock
-        self._protocol_connected = False
-        self.set_protocol(protocol)
+        self._tcb = conn                  # kept after the end, for the lazy extras
+        sink.buffered = isinstance(protocol, protocols.BufferedProtocol)
+        sink.protocol = protocol
+        self._protocol_connected = True
         self._server = server
+        # what the send buffer did not take: large bytes objects by reference (they cannot
+        # change), small writes gathered in a bytearray of ours, anything else mutable copied
+        # (asyncio copies every write it cannot send at once)
+        sink.buffer = collections.deque()
+        sink.buffer_size = 0
         self._eof_delivered = False
         self._lost_called = False
         self.write = sink.write           # the hot path, without a Python-level call
@@ -263,10 +275,27 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
             server._attach()
         conn.nodelay = True               # asyncio sets TCP_NODELAY on every TCP transport
         sink.transport = self
-        loop.call_soon(self._protocol.connection_made, self)
-        loop.call_soon(self._fl_start)
-        if waiter is not None:
-            loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
+        loop.call_soon(self._fl_connection_made, protocol, waiter)
+
+    def _fl_connection_made(self, protocol, waiter):
+        """connection_made, then deliveries may start, then a create_connection waiting for
+        the transport returns: asyncio's order (three callbacks there, one here)."""
+        try:
+            protocol.connection_made(self)
+        finally:
+            self._fl_start()
+            if waiter is not None:
+                futures._set_result_unless_cancelled(waiter, None)
+
+    def get_extra_info(self, name, default=None):
+        """asyncio's extras; socket, peername and sockname are made at the first request (a
+        connection that nobody asks saves their objects)."""
+        if name in _LAZY_EXTRAS and name not in self._extra:
+            conn = self._tcb
+            self._extra["peername"] = conn.remote
+            self._extra["sockname"] = conn.local
+            self._extra["socket"] = UserspaceSocket(conn)
+        return self._extra.get(name, default)
 
     # the transport's state, kept in the sink (see ConnSink)
     _conn = _sink_attr("conn")
@@ -278,6 +307,7 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
     _eof = _sink_attr("eof_written")
     _conn_lost = _sink_attr("conn_lost")
     _buffer = _sink_attr("buffer")
+    _buffer_size = _sink_attr("buffer_size")
 
     def __repr__(self):
         info = [self.__class__.__name__]
@@ -289,7 +319,7 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
             info.append(f"{self._conn.local[0]}:{self._conn.local[1]} -> "
                         f"{self._conn.remote[0]}:{self._conn.remote[1]}")
             info.append(self._conn.state_name)
-        info.append(f"write_bufsize={len(self._buffer)}")
+        info.append(f"write_bufsize={self._buffer_size}")
         return "<{}>".format(" ".join(info))
 
     def __del__(self, _warn=warnings.warn):
@@ -383,12 +413,26 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
             return
         self._closing = True
         self._buffer.clear()
+        self._buffer_size = 0
         self._loop.call_soon(self._call_connection_lost,
                              error_from_errno(error) if error else None)
 
     # ---- writing ------------------------------------------------------------------------
     def write(self, data):
         self._sink.write(data)
+
+    def _buffer_append(self, data, Py_ssize_t start):
+        rest = memoryview(data)[start:]
+        buf = self._buffer
+        n = len(rest)
+        if n < WRITE_GATHER_MAX:
+            if buf and type(buf[-1]) is bytearray:
+                buf[-1] += rest
+            else:
+                buf.append(bytearray(rest))
+        else:
+            buf.append(rest if type(data) is bytes else bytes(rest))
+        self._buffer_size += n
 
     def writelines(self, list_of_data):
         for data in list_of_data:
@@ -401,11 +445,18 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
             return
         buf = self._buffer
         try:
-            while buf:
-                n = conn.send(buf)            # 0 leaves send_space_wanted set: we are called back
+            while buf:                        # until a send takes nothing: that one leaves
+                head = buf[0]                 # send_space_wanted set, and we are called back
+                n = conn.send(head)
                 if not n:
                     break
-                del buf[:n]
+                self._buffer_size -= n
+                if n == len(head):
+                    buf.popleft()
+                elif type(head) is bytearray:
+                    del head[:n]              # from the front: no copy of the rest
+                else:
+                    buf[0] = memoryview(head)[n:]
         except OSError as exc:
             self._fatal_error(exc, "Fatal write error on userspace TCP transport")
             return
@@ -417,7 +468,7 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
                 conn.shutdown()
 
     def get_write_buffer_size(self):
-        return len(self._buffer)
+        return self._buffer_size
 
     def can_write_eof(self):
         return True
@@ -470,6 +521,7 @@ class TcpTransport(transports._FlowControlMixin, transports.Transport):
             return
         self._conn = None
         self._buffer.clear()
+        self._buffer_size = 0
         self._closing = True
         self._conn_lost += 1
         conn.sink = None

@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
@@ -152,9 +155,66 @@ static inline void fl_mbuf_sw_cksum(fl_mbuf *m) {
     m->ol_flags &= ~(RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IPV4);
 }
 
-/* Internet checksum (RFC 1071) over a flat buffer, before the final fold/complement. */
+/* Internet checksum (RFC 1071) over a flat buffer, before the final fold/complement: the
+ * value __rte_raw_cksum's sum of 16-bit words folds to (machine byte order, an odd last byte
+ * as the first of a zero-padded word), 64 bytes a step. Ones' complement addition is
+ * addition mod 0xffff, and 2^16 = 1 mod 0xffff (RFC 1071 §2 (B), (C)): 32-bit words summed
+ * into 64-bit lanes, folded with end-around carries, give the same checksum. __rte_raw_cksum
+ * adds one 16-bit word at a time: a fifth of a bulk receiver's instructions at MTU 1500. */
 static inline uint32_t fl_cksum_add(uint32_t sum, const void *buf, size_t len) {
-    return __rte_raw_cksum(buf, len, sum);
+    const uint8_t *p = (const uint8_t *)buf;
+    uint64_t s = sum;
+#if defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128();
+    __m128i a = zero, b = zero, c = zero, d = zero, v;
+    while (len >= 64) {                       /* four lane pairs: no add waits on another */
+        v = _mm_loadu_si128((const __m128i *)p);
+        a = _mm_add_epi64(a, _mm_unpacklo_epi32(v, zero));
+        b = _mm_add_epi64(b, _mm_unpackhi_epi32(v, zero));
+        v = _mm_loadu_si128((const __m128i *)(p + 16));
+        c = _mm_add_epi64(c, _mm_unpacklo_epi32(v, zero));
+        d = _mm_add_epi64(d, _mm_unpackhi_epi32(v, zero));
+        v = _mm_loadu_si128((const __m128i *)(p + 32));
+        a = _mm_add_epi64(a, _mm_unpacklo_epi32(v, zero));
+        b = _mm_add_epi64(b, _mm_unpackhi_epi32(v, zero));
+        v = _mm_loadu_si128((const __m128i *)(p + 48));
+        c = _mm_add_epi64(c, _mm_unpacklo_epi32(v, zero));
+        d = _mm_add_epi64(d, _mm_unpackhi_epi32(v, zero));
+        p += 64;
+        len -= 64;
+    }
+    while (len >= 16) {
+        v = _mm_loadu_si128((const __m128i *)p);
+        a = _mm_add_epi64(a, _mm_unpacklo_epi32(v, zero));
+        b = _mm_add_epi64(b, _mm_unpackhi_epi32(v, zero));
+        p += 16;
+        len -= 16;
+    }
+    a = _mm_add_epi64(_mm_add_epi64(a, b), _mm_add_epi64(c, d));
+    s += (uint64_t)_mm_cvtsi128_si64(a) + (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(a, a));
+#endif
+    while (len >= 4) {
+        uint32_t w;
+        memcpy(&w, p, 4);
+        s += w;
+        p += 4;
+        len -= 4;
+    }
+    if (len >= 2) {
+        uint16_t w;
+        memcpy(&w, p, 2);
+        s += w;
+        p += 2;
+        len -= 2;
+    }
+    if (len) {
+        uint16_t left = 0;
+        memcpy(&left, p, 1);
+        s += left;
+    }
+    s = (s & 0xffffffffu) + (s >> 32);       /* 2^32 = 1 mod 0xffff: end-around carries */
+    s = (s & 0xffffffffu) + (s >> 32);       /* (a sum below 2^33 - 1 needs two) */
+    return (uint32_t)s;
 }
 static inline uint16_t fl_cksum_fold(uint32_t sum) { return __rte_raw_cksum_reduce(sum); }
 

@@ -44,6 +44,8 @@ cdef enum:
     TCP_DSACK_BLOCKS_IN        # SACK blocks at or below SND.UNA (RFC 2883 D-SACK)
     TCP_LOSS_PROBES            # tail loss probes (RFC 8985 §7)
     TCP_REASSEMBLY_BUDGET_DROPPED  # out-of-order segment dropped: the layer's budget spent
+    TCP_RCVBUF_GROWN           # receive buffer doublings (autotune.pyx)
+    TCP_SNDBUF_GROWN           # send buffer growths
     TCP_STAT_COUNT
 
 cdef const char *tcp_stat_name(int i) noexcept

@@ -25,13 +25,14 @@ from fastloop.net.tcp.rcvbuf cimport (
 from fastloop.net.tcp.congestion cimport (
     cc_on_ack, cc_on_congestion, cc_on_recovery_exit, cc_window_full)
 from fastloop.net.tcp.output cimport (
-    ts_clock, send_syn, send_reset_reply, send_challenge_ack, send_cookie_synack,
+    ts_clock, send_ack, send_syn, send_reset_reply, send_challenge_ack, send_cookie_synack,
     retransmit_head)
 from fastloop.net.tcp.lifecycle cimport (
     conn_new, conn_negotiate, conn_remove, conn_reset, conn_time_wait)
 from fastloop.net.tcp.timers cimport rtt_sample, restart_keepalive
 from fastloop.net.tcp.recovery cimport sack_ack_update, sack_cumulative_ack, sack_duplicate_ack
 from fastloop.net.tcp.sack cimport sack_unsacked
+from fastloop.net.tcp.autotune cimport rcvbuf_autotune, rcvbuf_reordered, sndbuf_autotune
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
 
@@ -63,8 +64,14 @@ cdef void tcp_input(TcpLayerBase L, fl_mbuf *m, Ipv4Header *ip, uint64_t now) no
         return
     cdef uint32_t payload = n - h.header_len
     fl_mbuf_adj(m, h.header_len)
-    cdef PyObject *found = L.connections.find(ip.dst, h.dst_port, ip.src, h.src_port)
-    cdef TcpConnection c = <TcpConnection>found if found != NULL else None
+    cdef TcpConnection c = L.last_conn
+    cdef PyObject *found
+    if c is None or c.remote_port != h.src_port or c.local_port != h.dst_port \
+            or c.remote_addr != ip.src or c.local_addr != ip.dst:
+        found = L.connections.find(ip.dst, h.dst_port, ip.src, h.src_port)
+        c = <TcpConnection>found if found != NULL else None
+        if c is not None:
+            L.last_conn = c
     if c is not None and c.state == TIME_WAIT and _time_wait_reuse(L, c, &h):
         c = None                                   # RFC 6191: a new incarnation
     if c is None:
@@ -234,6 +241,11 @@ cdef void syn_sent_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, Ipv4Header
     if c.sink is not None:
         c.sink.on_established(c)
     if m == NULL:
+        if c.ack_pending and c.snd.len == 0 and c.state == ESTABLISHED:
+            # the handshake's ACK now, at the end of the rx phase (Stack.rx_phase flushes),
+            # not after the application's callbacks: the peer's accept waits for it. Data
+            # the sink wrote at once still carries it, in the tx phase.
+            send_ack(L, c, now)
         return
     if c.state == CLOSED:                          # the application gave up at once
         L.iface.mbuf_free(m)
@@ -514,6 +526,7 @@ cdef void _new_ack(TcpLayerBase L, TcpConnection c, TcpHeader *h, uint64_t now) 
     else:
         L.wheel.arm(&c.t_retransmit, now + c.rto_ns)
     c.schedule_output()
+    sndbuf_autotune(L, c)
     if c.send_space_wanted and sndbuf_space(&c.snd) >= c.snd.limit // 2 and c.sink is not None:
         c.send_space_wanted = False
         c.sink.on_send_space(c)
@@ -561,6 +574,7 @@ cdef bint data_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, seq_t seq, uin
         return False
     if seq != c.rcv_nxt:
         L.stats[TCP_OUT_OF_ORDER_IN] += 1
+        rcvbuf_reordered(c, now)
         kept = ooo_insert(&c.rcv, seq, m, n, L.iface)
         if kept == OOO_QUEUE_FULL or kept == OOO_DUPLICATE:
             L.stats[TCP_OUT_OF_ORDER_DROPPED] += 1
@@ -577,6 +591,7 @@ cdef bint data_input(TcpLayerBase L, TcpConnection c, fl_mbuf *m, seq_t seq, uin
         n += c.rcv_nxt - before
         c.ack_pending = True                       # it filled (part of) a hole: ACK at once
     L.stats[TCP_BYTES_IN] += n
+    rcvbuf_autotune(L, c, now)
     _ack_policy(L, c, now)
     return True
 
@@ -637,8 +652,9 @@ cdef void _notify(TcpLayerBase L, TcpConnection c, int notes, uint64_t now) noex
     if notes & NOTE_ESTABLISHED and c.sink is not None:
         c.sink.on_established(c)
     if notes & NOTE_DATA and c.sink is not None and not c.reading_paused:
-        c.sink.on_data(c)
+        c.schedule_data()
     if notes & NOTE_EOF and c.sink is not None:
+        c.deliver_data()
         c.sink.on_eof(c)
     if notes & NOTE_TIME_WAIT and c.state != CLOSED:
         conn_time_wait(L, c, now)                  # its FIN's ACK still goes out this step

@@ -14,6 +14,7 @@ from libc.errno cimport ECONNABORTED
 from libc.stdint cimport uint8_t
 from fastloop.includes.dpdk cimport fl_mbuf, fl_now_ns
 from fastloop.net.wire.ipv4 cimport Ipv4Header
+from fastloop.net.wire.addr cimport ipv4_from_str
 from fastloop.net.timer_wheel cimport TimerWheel
 from fastloop.net.tcp.isn cimport tcp_secrets_from_bytes, tcp_isn
 from fastloop.net.tcp.rcvbuf cimport rcvbuf_held, rcvbuf_release
@@ -27,6 +28,13 @@ from fastloop.net.tcp.counters cimport TCP_STAT_COUNT, TCP_ACTIVE_OPENS, tcp_sta
 from fastloop.net.tcp.tcb cimport *
 from fastloop.net.tcp.conn_table cimport ConnTable
 
+cdef uint32_t _addr(str host) except? 0:
+    cdef uint32_t a
+    if ipv4_from_str(host, &a):
+        return a
+    return int(ipaddress.IPv4Address(host))      # the rest, and ipaddress's error
+
+
 EPHEMERAL_LOW = 32768                 # Linux's ip_local_port_range
 EPHEMERAL_HIGH = 60999
 MS = 1000000
@@ -34,13 +42,15 @@ MS = 1000000
 
 cdef class TcpLayer(TcpLayerBase):
     def __init__(self, Interface iface, *, uint32_t sndbuf=262144, uint32_t rcvbuf=262144,
+                 sndbuf_max=None, rcvbuf_max=None,
                  double rto_min=0.2, double rto_max=60.0, double rto_initial=1.0,
                  double delayed_ack=0.04, double time_wait=60.0, double connect_timeout=75.0,
                  int syn_retries=6, int retries=15, str congestion="cubic",
                  int challenge_ack_limit=1000, bint syncookies=True,
                  uint32_t reassembly_mbufs=4095, now_ns=None):
         """Attach TCP to an interface. Times in seconds; RTO bounds per RFC 6298 §2 (a 200 ms
-        minimum, as Linux, instead of the RFC's conservative 1 s)."""
+        minimum, as Linux, instead of the RFC's conservative 1 s). Buffers start at
+        sndbuf/rcvbuf bytes and grow to *_max (None: the same, no growth) for a fast flow."""
         cdef bytes secret = os.urandom(32)
         if congestion not in ("cubic", "newreno"):
             raise ValueError("congestion is 'cubic' or 'newreno'")
@@ -51,10 +61,13 @@ cdef class TcpLayer(TcpLayerBase):
         self.listeners = {}
         self.output_list = []
         self.output_spare = []
+        self.data_list = []
         self.next_ephemeral = EPHEMERAL_LOW + (int.from_bytes(os.urandom(2), "little")
                                               % (EPHEMERAL_HIGH - EPHEMERAL_LOW))
         self.sndbuf_size = sndbuf
         self.rcvbuf_size = rcvbuf
+        self.sndbuf_max = max(sndbuf, sndbuf_max or 0)
+        self.rcvbuf_max = max(rcvbuf, rcvbuf_max or 0)
         self.rto_min_ns = <uint64_t>(rto_min * 1e9)
         self.rto_max_ns = <uint64_t>(rto_max * 1e9)
         self.rto_initial_ns = <uint64_t>(rto_initial * 1e9)
@@ -73,6 +86,15 @@ cdef class TcpLayer(TcpLayerBase):
     # ---- what the interface calls ----------------------------------------------------
     cdef void input(self, fl_mbuf *m, Ipv4Header *ip, bint broadcast, uint64_t now) noexcept:
         tcp_input(self, m, ip, now)
+
+    cdef void rx_done(self, uint64_t now) noexcept:
+        cdef list todo = self.data_list
+        cdef TcpConnection c
+        if not todo:
+            return
+        self.data_list = []
+        for c in todo:
+            c.deliver_data()
 
     cdef void timers(self, uint64_t now) noexcept:
         tcp_timers(self, now)
@@ -159,7 +181,7 @@ cdef class TcpLayer(TcpLayerBase):
     # ---- the API ------------------------------------------------------------------------
     def listen(self, int port, TcpListenerSink sink, str host=None, int backlog=128):
         """Accept connections on port (host None: every address of the interface)."""
-        cdef uint32_t addr = int(ipaddress.IPv4Address(host)) if host else 0
+        cdef uint32_t addr = _addr(host) if host else 0
         if not 0 < port < 65536:
             raise OSError(errno.EINVAL, f"port {port} out of range")
         if (addr, port) in self.listeners:
@@ -177,13 +199,13 @@ cdef class TcpLayer(TcpLayerBase):
                 now_ns=None, iss=None):
         """Open a connection (SYN now, on the next flush); the sink hears how it goes.
         now_ns (virtual clock) and iss (our initial sequence number) are for tests."""
-        cdef uint32_t raddr = int(ipaddress.IPv4Address(host))
+        cdef uint32_t raddr = _addr(host)
         cdef uint32_t laddr
         cdef uint64_t now = fl_now_ns() if now_ns is None else now_ns
         if not 0 < port < 65536:
             raise OSError(errno.EINVAL, f"port {port} out of range")
         if local_host:
-            laddr = int(ipaddress.IPv4Address(local_host))
+            laddr = _addr(local_host)
         elif (raddr >> 24) == 127:
             laddr = raddr if raddr != 0x7f000000 else 0x7f000001
         else:

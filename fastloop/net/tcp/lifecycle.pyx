@@ -36,7 +36,8 @@ cdef TcpConnection conn_new(TcpLayerBase L, uint32_t laddr, uint16_t lport, uint
         raise MemoryError()
     c.rcv_mss = <uint16_t>(L.iface.mtu - 40)           # IPv4 and TCP headers, no options
     c.mss = 536 if c.rcv_mss > 536 else c.rcv_mss      # until the peer's SYN says more
-    c.rcv_wscale = window_shift(L.rcvbuf_size)
+    c.rcv_wscale = window_shift(L.rcvbuf_max)         # the window the buffer may grow to
+    c.rcv_tune_time = now
     c.ts_offset = ts_offset_for(L, laddr, lport, raddr, rport)
     c.rto_ns = L.rto_initial_ns
     c.quickacks = 16                                   # ACK the first segments at once
@@ -85,6 +86,7 @@ cdef void _cancel_timers(TcpLayerBase L, TcpConnection c) noexcept:
 
 cdef void conn_remove(TcpLayerBase L, TcpConnection c, int error) noexcept:
     """Forget the connection (timers, buffers, table entry) and tell its sink."""
+    c.deliver_data()                               # data of this burst first (asyncio's order)
     _cancel_timers(L, c)
     rcvbuf_release(&c.rcv, L.iface)
     sndbuf_free(&c.snd)
@@ -92,6 +94,8 @@ cdef void conn_remove(TcpLayerBase L, TcpConnection c, int error) noexcept:
         c.listener.half_open -= 1
         c.listener = None
     L.connections.discard(c.local_addr, c.local_port, c.remote_addr, c.remote_port, c)
+    if L.last_conn is c:
+        L.last_conn = None
     c.state = CLOSED
     if error:
         c.error = error
@@ -111,6 +115,7 @@ cdef void conn_reset(TcpLayerBase L, TcpConnection c, int error, uint64_t now) n
 cdef void conn_time_wait(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
     """TIME-WAIT (RFC 9293 §3.6): only the table entry stays, for 2*MSL, to answer a
     retransmitted FIN; the application sees the connection closed now."""
+    c.deliver_data()
     _cancel_timers(L, c)
     rcvbuf_release(&c.rcv, L.iface)
     sndbuf_free(&c.snd)

@@ -37,7 +37,8 @@ cdef struct RecvBuffer:
     uint32_t head_off          # bytes of q[qhead] the application has already read
     uint32_t bytes             # in-order bytes not yet read
     uint32_t limit             # SO_RCVBUF: in-order plus out-of-order bytes
-    OooSegment ooo[OOO_MAX]
+    OooSegment *ooo            # OOO_MAX entries, allocated at the first out-of-order segment
+                               # (most connections never see one: 4 KiB each saved)
     uint32_t ooo_n
     uint32_t ooo_bytes
     seq_t ooo_last_seq         # start of the most recently received out-of-order segment

@@ -15,6 +15,7 @@ cdef bint rcvbuf_init(RecvBuffer *b, uint32_t limit, OooBudget *budget) noexcept
     b.qcap = Q_INIT if b.q != NULL else 0
     b.qhead = b.qlen = b.head_off = b.bytes = 0
     b.limit = limit
+    b.ooo = NULL
     b.ooo_n = b.ooo_bytes = 0
     b.budget = budget
     return b.q != NULL
@@ -30,6 +31,8 @@ cdef void rcvbuf_release(RecvBuffer *b, Link link) noexcept:
         b.ooo_n -= 1
         b.budget.held -= 1
         link.mbuf_free(b.ooo[b.ooo_n].m)
+    free(b.ooo)
+    b.ooo = NULL
     free(b.q)
     b.q = NULL
     b.qcap = 0
@@ -105,6 +108,11 @@ cdef OooResult ooo_insert(RecvBuffer *b, seq_t seq, fl_mbuf *m, uint32_t n,
     (old data wins). Consumes m; anything but OOO_KEPT says why nothing new was kept."""
     cdef seq_t end = seq + n
     cdef uint32_t i = 0
+    if b.ooo == NULL:
+        b.ooo = <OooSegment *>calloc(OOO_MAX, sizeof(OooSegment))
+        if b.ooo == NULL:
+            link.mbuf_free(m)
+            return False
     while i < b.ooo_n and seq_lt(b.ooo[i].seq, seq):
         i += 1
     if i > 0:                                      # overlap with the segment before

@@ -116,6 +116,8 @@ cdef class TcpConnection:
 
     cdef SendBuffer snd
     cdef RecvBuffer rcv
+    cdef uint32_t rcv_copied       # bytes the application read since rcv_tune_time
+    cdef uint64_t rcv_tune_time    # (autotune.pyx)
 
     # flags
     cdef bint fin_queued           # the application shut down its side: FIN after the data
@@ -129,6 +131,7 @@ cdef class TcpConnection:
     cdef public bint nodelay       # TCP_NODELAY: Nagle off
     cdef public bint reading_paused
     cdef bint in_output_list
+    cdef bint in_data_list         # new in-order data: on_data at the end of the rx burst
     cdef bint send_space_wanted
     cdef bint sws_override         # the persist timer lets a short, window-limited segment go
     cdef uint64_t last_activity    # for keepalive
@@ -147,6 +150,8 @@ cdef class TcpConnection:
 
     cdef uint32_t flight(self) noexcept
     cdef void schedule_output(self) noexcept
+    cdef void schedule_data(self) noexcept
+    cdef void deliver_data(self) noexcept
     cdef seq_t fin_seq(self) noexcept
     cdef void notify_closed(self, int error) noexcept
     # the application's side, for C callers (transports); send()/recv()/recv_into() wrap them
@@ -160,16 +165,20 @@ cdef class TcpLayerBase(L4Protocol):
     cdef TimerWheel wheel
     cdef TcpSecrets secrets
     cdef ConnTable connections     # (laddr, lport, raddr, rport) -> TcpConnection
+    cdef TcpConnection last_conn   # the last one a segment found: a burst is mostly one flow
     cdef dict listeners            # (addr, port) -> TcpListener
     cdef list output_list          # connections with something to send this step
     cdef list output_spare         # the other list of the pair (layer.pyx output())
+    cdef list data_list            # connections with new data for on_data, this rx burst
     cdef uint16_t next_ephemeral
     cdef uint64_t stats[TCP_STAT_COUNT]
     cdef uint64_t held_mbufs
     cdef OooBudget ooo_budget      # out-of-order mbufs, all connections together
     # configuration (StackConfig)
-    cdef public uint32_t sndbuf_size
+    cdef public uint32_t sndbuf_size     # a connection's buffers start this large
     cdef public uint32_t rcvbuf_size
+    cdef public uint32_t sndbuf_max      # and may grow to this (autotune.pyx)
+    cdef public uint32_t rcvbuf_max
     cdef public uint64_t rto_min_ns
     cdef public uint64_t rto_max_ns
     cdef public uint64_t rto_initial_ns

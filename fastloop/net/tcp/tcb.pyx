@@ -5,10 +5,10 @@ The methods here only move bytes and set flags; anything that must send or chang
 asks the layer (TcpLayerBase.conn_*), which runs the protocol.
 """
 import errno
-import ipaddress
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from fastloop.net.wire.addr cimport ipv4_str
 from fastloop.net.timer_wheel cimport timer_init, timer_armed
 from fastloop.net.tcp.sndbuf cimport sndbuf_init, sndbuf_write, sndbuf_space
 from fastloop.net.tcp.rcvbuf cimport rcvbuf_read
@@ -46,7 +46,7 @@ cdef class TcpListener:
             self.layer.listener_close(self)
 
     def __repr__(self):
-        return f"<TcpListener {ipaddress.IPv4Address(self.addr)}:{self.port}>"
+        return f"<TcpListener {ipv4_str(self.addr)}:{self.port}>"
 
 
 cdef class TcpConnection:
@@ -69,12 +69,29 @@ cdef class TcpConnection:
             self.in_output_list = True
             self.layer.output_list.append(self)
 
+    cdef void schedule_data(self) noexcept:
+        """New in-order data: the sink hears once, after the rx burst (one data_received for
+        every segment of a burst, as a kernel socket's reader gets what queued meanwhile)."""
+        if not self.in_data_list and self.layer is not None:
+            self.in_data_list = True
+            self.layer.data_list.append(self)
+
+    cdef void deliver_data(self) noexcept:
+        """Tell the sink of data scheduled and not yet told: at the end of the burst, and
+        first thing before EOF or the end of the connection, so that order is kept."""
+        if not self.in_data_list:
+            return
+        self.in_data_list = False
+        if self.sink is not None and not self.reading_paused and self.rcv.bytes:
+            self.sink.on_data(self)
+
     cdef seq_t fin_seq(self) noexcept:
         """Where our FIN goes (or went): after the last byte written."""
         return self.snd_una + self.snd.len
 
     cdef void notify_closed(self, int error) noexcept:
         cdef TcpSink sink = self.sink
+        self.in_data_list = False          # the layer's list may still hold it: a no-op there
         self.sink = None
         if sink is not None:
             sink.on_closed(self, error)
@@ -115,6 +132,7 @@ cdef class TcpConnection:
             return b""
         cdef bytes out = PyBytes_FromStringAndSize(NULL, avail)
         rcvbuf_read(&self.rcv, <uint8_t *>PyBytes_AS_STRING(out), avail, self.layer.iface)
+        self.rcv_copied += avail
         self.layer.conn_read(self)
         return out
 
@@ -128,6 +146,7 @@ cdef class TcpConnection:
         finally:
             PyBuffer_Release(&view)
         if n:
+            self.rcv_copied += n
             self.layer.conn_read(self)
         return n
 
@@ -176,11 +195,11 @@ cdef class TcpConnection:
 
     @property
     def local(self):
-        return (str(ipaddress.IPv4Address(self.local_addr)), self.local_port)
+        return (ipv4_str(self.local_addr), self.local_port)
 
     @property
     def remote(self):
-        return (str(ipaddress.IPv4Address(self.remote_addr)), self.remote_port)
+        return (ipv4_str(self.remote_addr), self.remote_port)
 
     def info(self):
         """Like TCP_INFO: the connection's protocol variables."""
@@ -193,6 +212,7 @@ cdef class TcpConnection:
                 "ssthresh": self.cc.ssthresh, "snd_wnd": self.snd_wnd,
                 "unacked": self.snd_max - self.snd_una, "unsent": self.snd.len,
                 "readable": self.rcv.bytes, "out_of_order": self.rcv.ooo_bytes,
+                "rcvbuf": self.rcv.limit, "sndbuf": self.snd.limit,
                 "snd_una": self.snd_una, "snd_nxt": self.snd_nxt, "rcv_nxt": self.rcv_nxt,
                 "in_output_list": self.in_output_list, "send_space_wanted": self.send_space_wanted,
                 "fin_queued": self.fin_queued, "app_closed": self.app_closed,

@@ -15,7 +15,7 @@ from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from fastloop.includes.dpdk cimport fl_ipv4_phdr_cksum
 from fastloop.net.wire.bytes cimport load16, store16, load_raw16, store_raw16
-from fastloop.net.wire cimport checksum, ethernet, arp, ipv4, icmp, tcp, udp
+from fastloop.net.wire cimport addr, checksum, ethernet, arp, ipv4, icmp, tcp, udp
 import ipaddress
 
 TCP_OK = tcp.TCP_OK
@@ -82,6 +82,16 @@ def inet_checksum(const uint8_t[::1] data):
 
 def inet_checksum_ok(const uint8_t[::1] data):
     return checksum.inet_checksum_ok(_ptr(data), data.shape[0])
+
+
+def ipv4_str(uint32_t a):
+    return addr.ipv4_str(a)
+
+
+def ipv4_from_str(str s):
+    """The address, or None where the fast parser declines (ipaddress decides those)."""
+    cdef uint32_t a
+    return a if addr.ipv4_from_str(s, &a) else None
 
 
 def checksum_adjust16(uint16_t cksum, uint16_t old, uint16_t new):
