@@ -655,6 +655,7 @@ cdef void _notify(TcpLayerBase L, TcpConnection c, int notes, uint64_t now) noex
         c.schedule_data()
     if notes & NOTE_EOF and c.sink is not None:
         c.deliver_data()
-        c.sink.on_eof(c)
+        if c.sink is not None:                     # the data may have made it let go
+            c.sink.on_eof(c)
     if notes & NOTE_TIME_WAIT and c.state != CLOSED:
         conn_time_wait(L, c, now)                  # its FIN's ACK still goes out this step

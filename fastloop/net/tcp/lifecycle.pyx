@@ -87,6 +87,8 @@ cdef void _cancel_timers(TcpLayerBase L, TcpConnection c) noexcept:
 cdef void conn_remove(TcpLayerBase L, TcpConnection c, int error) noexcept:
     """Forget the connection (timers, buffers, table entry) and tell its sink."""
     c.deliver_data()                               # data of this burst first (asyncio's order)
+    if c.state == CLOSED:                          # the application aborted it meanwhile
+        return
     _cancel_timers(L, c)
     rcvbuf_release(&c.rcv, L.iface)
     sndbuf_free(&c.snd)
@@ -116,6 +118,8 @@ cdef void conn_time_wait(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept
     """TIME-WAIT (RFC 9293 §3.6): only the table entry stays, for 2*MSL, to answer a
     retransmitted FIN; the application sees the connection closed now."""
     c.deliver_data()
+    if c.state == CLOSED:                          # the application aborted it meanwhile
+        return
     _cancel_timers(L, c)
     rcvbuf_release(&c.rcv, L.iface)
     sndbuf_free(&c.snd)

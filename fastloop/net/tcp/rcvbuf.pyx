@@ -112,7 +112,7 @@ cdef OooResult ooo_insert(RecvBuffer *b, seq_t seq, fl_mbuf *m, uint32_t n,
         b.ooo = <OooSegment *>calloc(OOO_MAX, sizeof(OooSegment))
         if b.ooo == NULL:
             link.mbuf_free(m)
-            return False
+            return OOO_QUEUE_FULL           # no memory for the array: as if full
     while i < b.ooo_n and seq_lt(b.ooo[i].seq, seq):
         i += 1
     if i > 0:                                      # overlap with the segment before
