@@ -189,9 +189,9 @@ def _make_loop_class(factory):
                 super().create_datagram_endpoint(protocol_factory, local_addr, remote_addr,
                                                  *a, sock=sock, **kw))
 
-        async def _fl_connect(self, *a):
+        def _fl_tcp_connect(self, *a):
             self._conf_mark()
-            return await super()._fl_connect(*a)
+            return super()._fl_tcp_connect(*a)
 
         def _fl_bind(self, *a):
             self._conf_mark()

@@ -185,8 +185,7 @@ class Loop(LoopAPI, asyncio.SelectorEventLoop):
         lhost, lport = local_addr if local_addr else (None, 0)
         sink = ConnSink()
         waiter = sink.waiter = self.create_future()
-        conn = self.stack.tcp.connect(addr, int(port), sink, local_host=lhost or None,
-                                      local_port=int(lport or 0))
+        conn = self._fl_tcp_connect(addr, int(port), sink, lhost, lport)
         try:
             await waiter
         except BaseException:
@@ -206,6 +205,12 @@ class Loop(LoopAPI, asyncio.SelectorEventLoop):
             transport.close()
             raise
         return transport, protocol
+
+    def _fl_tcp_connect(self, addr, port, sink, lhost, lport):
+        """The stack's connect: the one place a create_connection takes the userspace stack
+        (the conformance runner records calls here)."""
+        return self.stack.tcp.connect(addr, port, sink, local_host=lhost or None,
+                                      local_port=int(lport or 0))
 
     async def _fl_local_addr(self, local_addr):
         """local_addr as an IPv4 (host, port): a name is resolved, as asyncio does, and one
