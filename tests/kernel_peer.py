@@ -4,6 +4,10 @@ Linux then delays its ACKs for the unread data, which makes a 10-20 ms RTT on a 
 
     kernel_peer.py client ADDR PORT SIZE SEED   send payload(SIZE, SEED), half-close, hash
                                                  the echo; prints "received N digest HEX"
+    kernel_peer.py stream ADDR PORT SEED        send payload(1 MiB, SEED) over and over until a
+                                                 line (or EOF) on stdin, half-close, hash both
+                                                 ways; prints "sent N digest HEX received M
+                                                 digest HEX"
     kernel_peer.py server ADDR                  listen, print "port P", echo one
                                                  connection; prints "echoed N"
     kernel_peer.py tls-client ADDR PORT SIZE SEED END [starttls]
@@ -45,6 +49,34 @@ def client(addr, port, size, seed):
     sender.join()
     s.close()
     print(f"received {n} digest {h.hexdigest()}", flush=True)
+
+
+def stream(addr, port, seed):
+    """Keeps data flowing for as long as the test needs it, however fast the path is."""
+    block = payload(1 << 20, seed)
+    s = socket.create_connection((addr, port), timeout=TIMEOUT)
+    stop, sent, sent_hash = threading.Event(), [0], hashlib.sha256()
+
+    def send():
+        while not stop.is_set():
+            s.sendall(block)
+            sent_hash.update(block)
+            sent[0] += len(block)
+        s.shutdown(socket.SHUT_WR)
+    sender = threading.Thread(target=send)
+    sender.start()
+    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+    h, n = hashlib.sha256(), 0
+    while True:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    sender.join()
+    s.close()
+    print(f"sent {sent[0]} digest {sent_hash.hexdigest()} received {n} digest {h.hexdigest()}",
+          flush=True)
 
 
 def server(addr):
@@ -152,6 +184,8 @@ if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "client":
         client(args[0], int(args[1]), int(args[2]), int(args[3]))
+    elif cmd == "stream":
+        stream(args[0], int(args[1]), int(args[2]))
     elif cmd == "server":
         server(args[0])
     elif cmd == "tls-client":

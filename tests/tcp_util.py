@@ -166,7 +166,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def kernel_peer(*args):
     """tests/kernel_peer.py in a process of its own (its docstring says why)."""
     return subprocess.Popen([sys.executable, os.path.join(HERE, "kernel_peer.py"), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONPATH=os.pathsep.join((HERE, os.path.dirname(HERE)))))
 
 
