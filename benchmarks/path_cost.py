@@ -32,6 +32,7 @@ from run import Priority                                     # noqa: E402  --nic
 
 REPO = l3.REPO
 PEER = REPO / "benchmarks" / "bench_peer.py"
+PERF_DELAY_MS = 2500           # --perf: past start-up, the link and the client's CRC of the data
 
 
 def run_once(kind, side, size, workdir, mtu, tag, tool="callgrind"):
@@ -45,8 +46,8 @@ def run_once(kind, side, size, workdir, mtu, tag, tool="callgrind"):
     extra = ["--mtu", str(mtu)] if mtu else []
     vg = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"]
     if tool == "perf":
-        vg = ["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-o", str(out)] + (
-            ["--call-graph", "dwarf,16384", "-F", "500"] if os.environ.get("BULK_COST_CALLERS") else [])
+        vg = ["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-o", str(out),
+              "-D", str(PERF_DELAY_MS)]
     srv_argv = [sys.executable, str(PEER), "server", *common, "--host", f"{net}.1",
                 "--iface", iface % "server", "--address", f"{net}.1/24", "--tap-peer", "",
                 *extra]

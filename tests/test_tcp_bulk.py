@@ -166,6 +166,32 @@ def test_the_handshake_ack_leaves_in_the_rx_phase(eal):
         s2.close()
 
 
+def test_the_send_buffer_keeps_bytes_by_reference_and_copies_the_rest(eal):
+    """send() keeps a bytes object (or a memoryview of one) by reference and copies what may
+    change: a bytearray, or a view of one, changed after send() is sent as it was."""
+    s1, s2 = two_stacks()
+    try:
+        log = Log()
+        s2.tcp.listen(9006, CallbackListener(lambda c: Target(log)))
+        target = Opened()
+        conn = s1.tcp.connect("10.9.8.2", 9006, CallbackSink(target))
+        assert pump((s1, s2), lambda: target.is_established, timeout=5)
+        big = payload(20000, seed=4)
+        mutable = bytearray(payload(9000, seed=5))
+        parts = [big, memoryview(big)[100:6000], mutable, memoryview(mutable)[:5000], b"tiny"]
+        want = b"".join(bytes(p) for p in parts)
+        for p in parts:
+            assert conn.send(p) == len(p)
+        mutable[:] = bytes(len(mutable))            # after send(): must not matter
+        del parts, big
+        conn.shutdown()
+        assert pump((s1, s2), lambda: "eof" in log.events, timeout=10)
+        assert bytes(log.data) == want
+    finally:
+        s1.close()
+        s2.close()
+
+
 def test_buffers_grow_for_a_fast_flow(eal):
     s1, s2 = two_stacks(9000, tcp_rcvbuf=65536, tcp_sndbuf=65536,
                         tcp_rcvbuf_max=1 << 20, tcp_sndbuf_max=1 << 20)
