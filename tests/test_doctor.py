@@ -247,7 +247,7 @@ def test_config_good():
 
 def test_config_bad_prints_the_config_error():
     status, msg, fix = doctor.check_config({"FASTLOOP_MTU": "huge"})
-    assert status == FAIL and msg.startswith("FASTLOOP_MTU='huge'") and "576 to 9000" in msg
+    assert status == FAIL and msg.startswith("FASTLOOP_MTU='huge'") and "576 to 65000" in msg
     assert fix
 
 

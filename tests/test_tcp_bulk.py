@@ -7,7 +7,8 @@ import pytest
 
 from fastloop.config import StackConfig
 from fastloop.dev.device import ring_pair
-from fastloop.dev.eal import data_room_for_mtu
+from fastloop.dev.eal import (data_room_for_mtu, eal_args_for, frame_buffer_for_mtu,
+                              hugepages_available)
 from fastloop.net.tcp.pysink import CallbackListener, CallbackSink
 from fastloop.stack import Stack
 from tcp_util import Transfer, listen_echo, payload, pump
@@ -53,6 +54,19 @@ class Opened:
 
     def established(self, c):
         self.is_established = True
+
+
+def test_mbufs_and_eal_memory_follow_the_mtu():
+    """A whole frame in one mbuf after the 128-byte headroom; --no-huge -m grows to hold the
+    pool (it is address space: only what is touched is resident)."""
+    assert frame_buffer_for_mtu(None) == frame_buffer_for_mtu(1500) == 2048
+    assert frame_buffer_for_mtu(9000) == 9216 and data_room_for_mtu(9000) == 9344
+    assert frame_buffer_for_mtu(65000) >= 65000 + 14 and data_room_for_mtu(65000) <= 65535
+    if not hugepages_available():
+        def mem(args):
+            return int(args[args.index("-m") + 1])
+        assert mem(eal_args_for(16383, data_room=9344)) > 2 * 16383 * 9344 >> 20
+        assert mem(eal_args_for(16383)) < mem(eal_args_for(16383, data_room=9344))
 
 
 @pytest.mark.parametrize("mtu", [9000, 16000])
