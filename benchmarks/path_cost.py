@@ -2,8 +2,8 @@
 transfer, or per connection of the connections/s case (connect, one exchange, close). The
 pair is benchmarks/bench_peer.py's (two processes over net_memif), one side under callgrind.
 
-    python benchmarks/path_cost.py [--kind bulk|conn] [--side server|client] [--sizes 16,80]
-                                   [--mtu 9000] [--nice -15] [--perf]
+    python benchmarks/path_cost.py [--kind bulk|conn|conn-loop] [--side server|client]
+                                   [--sizes 16,80] [--mtu 9000] [--nice -15] [--perf]
 
 The measured side runs under `valgrind --tool=callgrind` twice, a small and a large run
 (bulk: MiB sent; conn: seconds timed); the difference in instructions over the difference in
@@ -11,7 +11,11 @@ units that side handled (bulk: data segments in at the server, out at the client
 passive opens at the server, active opens at the client) is the cost of one more unit, with
 start-up and connect cancelled out. The other side runs at full speed, so the measured one
 is the bottleneck and seldom idle. Prints one JSON line and the functions whose exclusive
-instructions grew most. Counts do not depend on the machine's load, unlike the rates.
+instructions grew most. Counts do not depend on the machine's load, unlike the rates; the
+conn pair's do depend on how much the measured side idles (±30 %). conn-loop is
+benchmarks/conn_loop.py instead: client and server on one loop in stack-loopback mode, N
+cycles a run (--sizes, default 200,1000), no second process and no idle polling: the cost
+of a whole cycle, both sides together.
 (callgrind counts each byte of a `rep movsb` copy, glibc's memcpy above 2 KiB, as an
 instruction: there memcpy's count is about the bytes copied.)
 """
@@ -32,6 +36,7 @@ from run import Priority                                     # noqa: E402  --nic
 
 REPO = l3.REPO
 PEER = REPO / "benchmarks" / "bench_peer.py"
+PERF_DELAY_MS = 2500           # --perf: past start-up, the link and the client's CRC of the data
 
 
 def run_once(kind, side, size, workdir, mtu, tag, tool="callgrind"):
@@ -45,8 +50,8 @@ def run_once(kind, side, size, workdir, mtu, tag, tool="callgrind"):
     extra = ["--mtu", str(mtu)] if mtu else []
     vg = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"]
     if tool == "perf":
-        vg = ["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-o", str(out)] + (
-            ["--call-graph", "dwarf,16384", "-F", "500"] if os.environ.get("BULK_COST_CALLERS") else [])
+        vg = ["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-o", str(out),
+              "-D", str(PERF_DELAY_MS)]
     srv_argv = [sys.executable, str(PEER), "server", *common, "--host", f"{net}.1",
                 "--iface", iface % "server", "--address", f"{net}.1/24", "--tap-peer", "",
                 *extra]
@@ -87,6 +92,21 @@ def total_ir(path):
     raise SystemExit(f"no totals in {path}")
 
 
+def conn_loop(sizes, workdir):
+    """Instructions per connect/exchange/close cycle of benchmarks/conn_loop.py."""
+    totals = []
+    for n in sizes:
+        out = Path(workdir) / f"callgrind.loop{n}.out"
+        r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                            "--dump-instr=no", sys.executable,
+                            str(REPO / "benchmarks" / "conn_loop.py"), str(n)],
+                           capture_output=True, text=True, env=l3._env(), cwd=REPO)
+        if r.returncode != 0:
+            raise SystemExit(f"conn_loop.py {n} failed:\n{r.stdout}{r.stderr[-2000:]}")
+        totals.append(total_ir(out))
+    return (totals[1] - totals[0]) / (sizes[1] - sizes[0])
+
+
 def functions(path):
     """{function: exclusive Ir} from callgrind_annotate."""
     r = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", "--auto=no",
@@ -111,7 +131,7 @@ def short(fn):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--kind", choices=("bulk", "conn"), default="bulk")
+    ap.add_argument("--kind", choices=("bulk", "conn", "conn-loop"), default="bulk")
     ap.add_argument("--side", choices=("server", "client"), default="server")
     ap.add_argument("--sizes", default=None,
                     help="the two runs: MiB sent (bulk, default 16,80) or seconds (conn, 1,3)")
@@ -125,8 +145,14 @@ def main(argv=None):
                     "(as python -m fastloop bench --nice)")
     args = ap.parse_args(argv)
     Priority.nice = args.nice
-    small, large = (int(x) for x in (args.sizes or ("16,80" if args.kind == "bulk" else "1,3"))
-                    .split(","))
+    default = {"bulk": "16,80", "conn": "1,3", "conn-loop": "200,1000"}[args.kind]
+    small, large = (int(x) for x in (args.sizes or default).split(","))
+    if args.kind == "conn-loop":
+        with tempfile.TemporaryDirectory(prefix="fl-pathcost-") as tmp:
+            per = conn_loop((small, large), args.keep or tmp)
+        print(json.dumps({"kind": "conn-loop", "cycles": [small, large],
+                          "instructions_per_cycle": round(per)}))
+        return 0
     key = {("bulk", "server"): "segments_in", ("bulk", "client"): "segments_out",
            ("conn", "server"): "passive_opens", ("conn", "client"): "active_opens"}[
         (args.kind, args.side)]

@@ -7,7 +7,8 @@ import pytest
 
 from fastloop.config import StackConfig
 from fastloop.dev.device import ring_pair
-from fastloop.dev.eal import data_room_for_mtu
+from fastloop.dev.eal import (data_room_for_mtu, eal_args_for, frame_buffer_for_mtu,
+                              hugepages_available)
 from fastloop.net.tcp.pysink import CallbackListener, CallbackSink
 from fastloop.stack import Stack
 from tcp_util import Transfer, listen_echo, payload, pump
@@ -53,6 +54,19 @@ class Opened:
 
     def established(self, c):
         self.is_established = True
+
+
+def test_mbufs_and_eal_memory_follow_the_mtu():
+    """A whole frame in one mbuf after the 128-byte headroom; --no-huge -m grows to hold the
+    pool (it is address space: only what is touched is resident)."""
+    assert frame_buffer_for_mtu(None) == frame_buffer_for_mtu(1500) == 2048
+    assert frame_buffer_for_mtu(9000) == 9216 and data_room_for_mtu(9000) == 9344
+    assert frame_buffer_for_mtu(65000) >= 65000 + 14 and data_room_for_mtu(65000) <= 65535
+    if not hugepages_available():
+        def mem(args):
+            return int(args[args.index("-m") + 1])
+        assert mem(eal_args_for(16383, data_room=9344)) > 2 * 16383 * 9344 >> 20
+        assert mem(eal_args_for(16383)) < mem(eal_args_for(16383, data_room=9344))
 
 
 @pytest.mark.parametrize("mtu", [9000, 16000])
@@ -161,6 +175,32 @@ def test_the_handshake_ack_leaves_in_the_rx_phase(eal):
         assert target.is_established and conn.state_name == "ESTABLISHED"
         s2.poll_rx()
         assert len(accepted) == 1 and accepted[0].state_name == "ESTABLISHED"
+    finally:
+        s1.close()
+        s2.close()
+
+
+def test_the_send_buffer_keeps_bytes_by_reference_and_copies_the_rest(eal):
+    """send() keeps a bytes object (or a memoryview of one) by reference and copies what may
+    change: a bytearray, or a view of one, changed after send() is sent as it was."""
+    s1, s2 = two_stacks()
+    try:
+        log = Log()
+        s2.tcp.listen(9006, CallbackListener(lambda c: Target(log)))
+        target = Opened()
+        conn = s1.tcp.connect("10.9.8.2", 9006, CallbackSink(target))
+        assert pump((s1, s2), lambda: target.is_established, timeout=5)
+        big = payload(20000, seed=4)
+        mutable = bytearray(payload(9000, seed=5))
+        parts = [big, memoryview(big)[100:6000], mutable, memoryview(mutable)[:5000], b"tiny"]
+        want = b"".join(bytes(p) for p in parts)
+        for p in parts:
+            assert conn.send(p) == len(p)
+        mutable[:] = bytes(len(mutable))            # after send(): must not matter
+        del parts, big
+        conn.shutdown()
+        assert pump((s1, s2), lambda: "eof" in log.events, timeout=10)
+        assert bytes(log.data) == want
     finally:
         s1.close()
         s2.close()

@@ -10,8 +10,21 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from fastloop.net.wire.addr cimport ipv4_str
 from fastloop.net.timer_wheel cimport timer_init, timer_armed
-from fastloop.net.tcp.sndbuf cimport sndbuf_init, sndbuf_write, sndbuf_space
+from fastloop.net.tcp.sndbuf cimport (
+    sndbuf_init, sndbuf_write, sndbuf_write_ref, sndbuf_space, SNDBUF_REF_MIN)
 from fastloop.net.tcp.rcvbuf cimport rcvbuf_read
+
+cdef object _immutable_owner(object data):
+    """The bytes object whose memory `data` is, when nothing can change or free it while we
+    hold a reference: bytes, or a memoryview of bytes; else None (the data is copied)."""
+    if type(data) is bytes:
+        return data
+    if type(data) is memoryview:
+        owner = data.obj
+        if type(owner) is bytes:
+            return owner
+    return None
+
 
 STATE_NAMES = ("CLOSED", "LISTEN", "SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "FIN_WAIT_1",
                "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT")
@@ -98,7 +111,8 @@ cdef class TcpConnection:
 
     # ---- the application's side ------------------------------------------------------
     def send(self, data):
-        """Copy as much of `data` as the send buffer takes; returns the bytes taken."""
+        """Take as much of `data` as the send buffer holds; returns the bytes taken. A large
+        bytes object (or a memoryview of one) is kept by reference, anything else copied."""
         return self.send_from(data)
 
     def recv(self, Py_ssize_t n=65536):
@@ -111,13 +125,17 @@ cdef class TcpConnection:
 
     cdef Py_ssize_t send_from(self, object data) except -1:
         cdef Py_buffer view
-        cdef uint32_t n
+        cdef uint32_t n, want
         if self.state not in (ESTABLISHED, CLOSE_WAIT, SYN_SENT, SYN_RECEIVED) or self.fin_queued:
             raise BrokenPipeError(errno.EPIPE, "the connection is closed for sending")
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         try:
-            n = sndbuf_write(&self.snd, <const uint8_t *>view.buf,
-                             <uint32_t>min(<Py_ssize_t>0xffffffff, view.len))
+            want = <uint32_t>min(<Py_ssize_t>0xffffffff, view.len)
+            owner = _immutable_owner(data) if want >= SNDBUF_REF_MIN else None
+            if owner is not None:
+                n = sndbuf_write_ref(&self.snd, owner, <const uint8_t *>view.buf, want)
+            else:
+                n = sndbuf_write(&self.snd, <const uint8_t *>view.buf, want)
         finally:
             PyBuffer_Release(&view)
         if n:
