@@ -35,7 +35,7 @@ def extensions():
         rel = pyx.relative_to(HERE)
         name = ".".join(rel.with_suffix("").parts)
         exts.append(Extension(
-            name, [str(rel), f"{SHIM}/fl_shim.c"],
+            name, [str(rel), f"{SHIM}/fl_shim.c", f"{SHIM}/fl_memif.c"],
             include_dirs=[SHIM],
             define_macros=macros,
             extra_compile_args=cflags + ["-O2", "-Wno-unused-function",

@@ -10,12 +10,16 @@ from tcp_util import listen_echo
 
 
 def main():
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    stopping = []
+    # a flag, not KeyboardInterrupt: raised inside a stack callback (the echo's), the
+    # exception is caught and reported by the callback's sink, and SIGTERM would be lost
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     stack = Stack(StackConfig.from_env())
     _, targets = listen_echo(stack.tcp, int(sys.argv[1]))
     print(f"tcp echo on {stack.address}:{sys.argv[1]}; Ctrl-C to stop", flush=True)
     try:
-        stack.run()
+        while not stopping:
+            stack.run(duration=0.01)
     except KeyboardInterrupt:
         pass
     tcp = stack.counters()["tcp"]

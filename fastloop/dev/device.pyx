@@ -6,8 +6,9 @@ ports joined back to back by rte_rings (net_ring): two stacks in one process, fo
 """
 from libc.string cimport memcpy
 from fastloop.includes.dpdk cimport (
-    fl_rx_burst, fl_tx_burst, fl_dev_probe, fl_port_by_name, fl_port_setup, fl_port_close,
-    fl_ring_pair, fl_ring_pair_release, fl_strerror, fl_port_stats, fl_mbuf_free_bulk)
+    fl_rx_burst_locked, fl_tx_burst_locked, fl_dev_probe, fl_port_by_name, fl_port_setup, fl_port_close,
+    fl_ring_pair, fl_ring_pair_release, fl_strerror, fl_port_stats, fl_port_link_up,
+    fl_mbuf_free_bulk)
 from fastloop.dev.eal import eal_init, data_room_for_mtu, DEFAULT_MEMPOOL_SIZE
 
 import os
@@ -76,10 +77,10 @@ cdef class Device:
 
 cdef class EthDevice(Device):
     cdef uint16_t rx_burst(self, fl_mbuf **pkts, uint16_t n) noexcept:
-        return fl_rx_burst(self.port_id, pkts, n)
+        return fl_rx_burst_locked(self.info.datapath_lock, self.port_id, pkts, n)
 
     cdef uint16_t tx_burst(self, fl_mbuf **pkts, uint16_t n) noexcept:
-        return fl_tx_burst(self.port_id, pkts, n)
+        return fl_tx_burst_locked(self.info.datapath_lock, self.port_id, pkts, n)
 
     cpdef close(self):
         """Stop the port and hot-unplug it (a tap interface disappears with it)."""
@@ -102,11 +103,23 @@ cdef class EthDevice(Device):
         cdef uint16_t n
         cdef int rounds = 0
         while rounds < 1024:
-            n = fl_rx_burst(self.port_id, pkts, 32)
+            n = fl_rx_burst_locked(self.info.datapath_lock, self.port_id, pkts, 32)
             if n == 0:
                 return
             fl_mbuf_free_bulk(pkts, n)
             rounds += 1
+
+    @property
+    def link_up(self):
+        """The port's link status as the PMD reports it now (net_memif: a peer is connected)."""
+        cdef int rc = fl_port_link_up(self.port_id)
+        _check(rc, f"link status of {self.name}")
+        return rc == 1
+
+    @property
+    def teardown_guarded(self):
+        """net_memif: bursts hold the driver's lock against its teardown (fl_memif.c)."""
+        return self.info.datapath_lock != NULL
 
     def stats(self):
         cdef uint64_t s[6]

@@ -21,6 +21,7 @@ cdef extern from "fl_shim.h" nogil:
         uint8_t has_rx_intr
         int rx_fd
         char driver[64]
+        void *datapath_lock
 
     int fl_eal_init(int argc, char **argv)
     int fl_eal_cleanup()
@@ -37,9 +38,12 @@ cdef extern from "fl_shim.h" nogil:
                      uint16_t *port_a, uint16_t *port_b)
     int fl_ring_pair_release(const char *name_a, const char *name_b)
     int fl_port_stats(uint16_t port, uint64_t out[6])
+    int fl_port_link_up(uint16_t port)
 
     uint16_t fl_rx_burst(uint16_t port, fl_mbuf **pkts, uint16_t n)
     uint16_t fl_tx_burst(uint16_t port, fl_mbuf **pkts, uint16_t n)
+    uint16_t fl_rx_burst_locked(void *lock, uint16_t port, fl_mbuf **pkts, uint16_t n)
+    uint16_t fl_tx_burst_locked(void *lock, uint16_t port, fl_mbuf **pkts, uint16_t n)
     uint16_t fl_tx_prepare(uint16_t port, fl_mbuf **pkts, uint16_t n)
     fl_mbuf *fl_mbuf_alloc(fl_pool *pool)
     int fl_mbuf_alloc_bulk(fl_pool *pool, fl_mbuf **m, unsigned n)

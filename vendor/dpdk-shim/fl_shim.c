@@ -1,6 +1,7 @@
 /* fastloop's DPDK shim, slow path: EAL, mempool, port set-up and hot-plug.
  * Every function returns 0 or a negative errno so Cython can turn it into an OSError. */
 #include "fl_shim.h"
+#include "fl_memif.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -100,10 +101,11 @@ int fl_port_setup(uint16_t port, fl_pool *pool, uint16_t nb_rxd, uint16_t nb_txd
     if (info->rx_fd < 0) info->rx_fd = -1;
     info->has_rx_intr = info->rx_fd >= 0;
     snprintf(info->driver, sizeof(info->driver), "%s", dev.driver_name ? dev.driver_name : "?");
+    info->datapath_lock = fl_is_memif(port) ? fl_memif_datapath_lock(port) : NULL;
     return 0;
 }
 
-int fl_port_close(uint16_t port, int detach) {
+int fl_port_close_now(uint16_t port, int detach) {
     struct rte_eth_dev_info dev;
     struct rte_device *device = NULL;
     if (rte_eth_dev_info_get(port, &dev) == 0) device = dev.device;
@@ -114,6 +116,11 @@ int fl_port_close(uint16_t port, int detach) {
     /* a ring pair has no bus device behind it; everything else is hot-unplugged */
     if (detach && device) rte_dev_remove(device);
     return 0;
+}
+
+int fl_port_close(uint16_t port, int detach) {
+    if (fl_is_memif(port)) return fl_memif_close(port, detach);
+    return fl_port_close_now(port, detach);
 }
 
 int fl_ring_pair(const char *name_a, const char *name_b, unsigned size,
@@ -154,6 +161,12 @@ int fl_ring_pair_release(const char *name_a, const char *name_b) {
         rte_ring_free(r);
     }
     return freed;
+}
+
+int fl_port_link_up(uint16_t port) {
+    struct rte_eth_link link;
+    int rc = rte_eth_link_get_nowait(port, &link);
+    return rc < 0 ? rc : link.link_status == RTE_ETH_LINK_UP;
 }
 
 int fl_port_stats(uint16_t port, uint64_t out[6]) {

@@ -25,6 +25,7 @@
 #include <rte_udp.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_spinlock.h>
 
 typedef struct rte_mbuf fl_mbuf;
 typedef struct rte_mempool fl_pool;
@@ -42,6 +43,7 @@ typedef struct fl_port_info {
     uint8_t has_rx_intr;        /* rx_fd is readable when frames wait (epoll) */
     int rx_fd;                  /* -1: poll only */
     char driver[64];
+    void *datapath_lock;        /* net_memif: the lock bursts hold (fl_memif.c), else NULL */
 } fl_port_info;
 
 /* ---- slow path (fl_shim.c) ---- */
@@ -60,6 +62,7 @@ int fl_ring_pair(const char *name_a, const char *name_b, unsigned size,
                  uint16_t *port_a, uint16_t *port_b);
 int fl_ring_pair_release(const char *name_a, const char *name_b); /* both ports closed; frames freed */
 int fl_port_stats(uint16_t port, uint64_t out[6]); /* ipackets opackets ibytes obytes imissed oerrors */
+int fl_port_link_up(uint16_t port);             /* 1 up, 0 down (memif: no peer), -errno */
 
 /* ---- fast path ---- */
 static inline uint16_t fl_rx_burst(uint16_t port, fl_mbuf **pkts, uint16_t n) {
@@ -67,6 +70,23 @@ static inline uint16_t fl_rx_burst(uint16_t port, fl_mbuf **pkts, uint16_t n) {
 }
 static inline uint16_t fl_tx_burst(uint16_t port, fl_mbuf **pkts, uint16_t n) {
     return rte_eth_tx_burst(port, 0, pkts, n);
+}
+/* The same, holding `lock` when there is one (net_memif: see fl_memif.c for why). */
+static inline uint16_t fl_rx_burst_locked(void *lock, uint16_t port, fl_mbuf **pkts,
+                                          uint16_t n) {
+    if (lock == NULL) return rte_eth_rx_burst(port, 0, pkts, n);
+    rte_spinlock_lock((rte_spinlock_t *)lock);
+    uint16_t got = rte_eth_rx_burst(port, 0, pkts, n);
+    rte_spinlock_unlock((rte_spinlock_t *)lock);
+    return got;
+}
+static inline uint16_t fl_tx_burst_locked(void *lock, uint16_t port, fl_mbuf **pkts,
+                                          uint16_t n) {
+    if (lock == NULL) return rte_eth_tx_burst(port, 0, pkts, n);
+    rte_spinlock_lock((rte_spinlock_t *)lock);
+    uint16_t sent = rte_eth_tx_burst(port, 0, pkts, n);
+    rte_spinlock_unlock((rte_spinlock_t *)lock);
+    return sent;
 }
 static inline uint16_t fl_tx_prepare(uint16_t port, fl_mbuf **pkts, uint16_t n) {
     return rte_eth_tx_prepare(port, 0, pkts, n);
