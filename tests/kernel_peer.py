@@ -28,7 +28,7 @@ import ssl
 import sys
 import threading
 
-from tcp_util import payload
+from tcp_util import hash_until_eof, payload
 
 CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "certs")
 TIMEOUT = 120
@@ -39,13 +39,7 @@ def client(addr, port, size, seed):
     s = socket.create_connection((addr, port), timeout=TIMEOUT)
     sender = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)))
     sender.start()
-    h, n = hashlib.sha256(), 0
-    while True:
-        b = s.recv(1 << 20)
-        if not b:
-            break
-        h.update(b)
-        n += len(b)
+    h, n = hash_until_eof(s)
     sender.join()
     s.close()
     print(f"received {n} digest {h.hexdigest()}", flush=True)
@@ -66,13 +60,7 @@ def stream(addr, port, seed):
     sender = threading.Thread(target=send)
     sender.start()
     threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
-    h, n = hashlib.sha256(), 0
-    while True:
-        b = s.recv(1 << 20)
-        if not b:
-            break
-        h.update(b)
-        n += len(b)
+    h, n = hash_until_eof(s)
     sender.join()
     s.close()
     print(f"sent {sent[0]} digest {sent_hash.hexdigest()} received {n} digest {h.hexdigest()}",

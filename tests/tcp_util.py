@@ -98,19 +98,24 @@ def listen_echo(tcp, port):
     return tcp.listen(port, CallbackListener(accept)), targets
 
 
+def hash_until_eof(sock):
+    """Read a socket to its end; returns (sha256 of what came, its length)."""
+    h, n = hashlib.sha256(), 0
+    while True:
+        b = sock.recv(1 << 20)
+        if not b:
+            return h, n
+        h.update(b)
+        n += len(b)
+
+
 def kernel_echo_client(addr, port, payload, result, timeout=60):
     """Thread body: connect with a kernel socket, send payload, half-close, hash the echo."""
     try:
         s = socket.create_connection((addr, port), timeout=timeout)
         sender = threading.Thread(target=lambda: (s.sendall(payload), s.shutdown(socket.SHUT_WR)))
         sender.start()
-        h, n = hashlib.sha256(), 0
-        while True:
-            b = s.recv(1 << 20)
-            if not b:
-                break
-            h.update(b)
-            n += len(b)
+        h, n = hash_until_eof(s)
         sender.join()
         s.close()
         result["digest"], result["received"] = h.digest(), n
