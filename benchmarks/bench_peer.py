@@ -321,8 +321,8 @@ async def echo_stream_client(args, loop, w):
 
 
 class BulkClient(asyncio.Protocol):
-    def __init__(self, total, block, done):
-        self.total, self.block, self.done = total, block, done
+    def __init__(self, total, block, done, window):
+        self.total, self.block, self.done, self.window = total, block, done, window
         self.i = 0
         self.sent = 0
         self.reply = b""
@@ -330,6 +330,10 @@ class BulkClient(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.t = transport
+        # the window is the transfer itself: from here, before the first write, to the
+        # server's answer (started after create_connection returned, it missed what the
+        # socket buffers took meanwhile: with 8 MiB, most of the transfer)
+        self.window.start()
         self.pump()
 
     def pump(self):
@@ -370,11 +374,8 @@ async def bulk_client(args, loop, w):
         crc = zlib.crc32(chunk, crc)
         n += len(chunk)
     done = loop.create_future()
-    t, proto = await loop.create_connection(lambda: BulkClient(args.total, block, done),
+    t, proto = await loop.create_connection(lambda: BulkClient(args.total, block, done, w),
                                             args.host, args.port)
-    # the window is the transfer itself: from the first write (made in connection_made,
-    # just after this timestamp is already past) to the server's answer
-    w.start()
     reply, exc = await done
     w.stop()
     t.close()

@@ -28,7 +28,7 @@ import ssl
 import sys
 import threading
 
-from tcp_util import hash_until_eof, payload
+from tcp_util import echo_until_eof, hash_until_eof, payload
 
 CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "certs")
 TIMEOUT = 120
@@ -73,15 +73,7 @@ def server(addr):
     print(f"port {ls.getsockname()[1]}", flush=True)
     conn, _ = ls.accept()
     conn.settimeout(TIMEOUT)
-    n = 0
-    while True:
-        b = conn.recv(1 << 20)
-        if not b:
-            break
-        conn.sendall(b)
-        n += len(b)
-    conn.shutdown(socket.SHUT_WR)
-    conn.close()
+    n = echo_until_eof(conn)
     ls.close()
     print(f"echoed {n}", flush=True)
 

@@ -3,6 +3,7 @@ stdout read line by line on a thread, waited for with deadlines, stopped by sign
 always reaped (killed by its own PID if a test fails half-way)."""
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -98,6 +99,8 @@ class UpProcess:
                 self.proc.wait(timeout=10)
         for f in (self.proc.stdout, self.proc.stderr):
             f.close()
+        if self.proc.returncode < 0:           # killed: its EAL could not remove its files
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
     def __enter__(self):
         return self

@@ -109,6 +109,21 @@ def hash_until_eof(sock):
         n += len(b)
 
 
+def echo_until_eof(conn):
+    """Send back all a socket reads until its EOF, then half-close and close it; returns
+    the bytes echoed."""
+    n = 0
+    while True:
+        b = conn.recv(1 << 20)
+        if not b:
+            break
+        conn.sendall(b)
+        n += len(b)
+    conn.shutdown(socket.SHUT_WR)
+    conn.close()
+    return n
+
+
 def kernel_echo_client(addr, port, payload, result, timeout=60):
     """Thread body: connect with a kernel socket, send payload, half-close, hash the echo."""
     try:
@@ -129,16 +144,7 @@ def kernel_echo_server(sock, result, timeout=60):
         sock.settimeout(timeout)
         conn, _ = sock.accept()
         conn.settimeout(timeout)
-        n = 0
-        while True:
-            b = conn.recv(1 << 20)
-            if not b:
-                break
-            conn.sendall(b)
-            n += len(b)
-        conn.shutdown(socket.SHUT_WR)
-        conn.close()
-        result["echoed"] = n
+        result["echoed"] = echo_until_eof(conn)
     except BaseException as e:
         result["error"] = e
 

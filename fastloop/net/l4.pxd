@@ -17,3 +17,7 @@ cdef class L4Protocol:
     cdef void output(self, uint64_t now) noexcept     # before the interface's tx flush
     cdef int64_t held(self) noexcept                 # mbufs the protocol owns
     cdef void release_all(self) noexcept
+
+# a callback-style sink's handler raised: keep the exception on target.errors (a list, if
+# it has one) and print it (the pysinks of TCP and UDP)
+cdef void report_handler_error(object target, str what) noexcept

@@ -1,5 +1,7 @@
 # cython: language_level=3
 """The interface's view of a transport protocol (see l4.pxd)."""
+import sys
+import traceback
 
 
 cdef class L4Protocol:
@@ -23,4 +25,17 @@ cdef class L4Protocol:
         return 0
 
     cdef void release_all(self) noexcept:
+        pass
+
+
+cdef void report_handler_error(object target, str what) noexcept:
+    """A handler raised: keep the exception on the target (tests look) and print it."""
+    try:
+        exc = sys.exc_info()[1]
+        errors = getattr(target, "errors", None)
+        if isinstance(errors, list):
+            errors.append(exc)
+        print(f"fastloop: exception in {what} of {target!r}", file=sys.stderr)
+        traceback.print_exc()
+    except BaseException:
         pass

@@ -1,23 +1,9 @@
 # cython: language_level=3
 """Sinks that forward a connection's events to plain Python objects: for tests, tools and
 anything not written in Cython. The event loop's transports subclass TcpSink directly."""
-import sys
-import traceback
 
 from fastloop.net.tcp.tcb cimport TcpSink, TcpListenerSink, TcpListener, TcpConnection
-
-
-cdef void _report(object target, str what) noexcept:
-    """A handler raised: keep the exception on the target (tests look) and print it."""
-    try:
-        exc = sys.exc_info()[1]
-        errors = getattr(target, "errors", None)
-        if isinstance(errors, list):
-            errors.append(exc)
-        print(f"fastloop: exception in {what} of {target!r}", file=sys.stderr)
-        traceback.print_exc()
-    except BaseException:
-        pass
+from fastloop.net.l4 cimport report_handler_error as _report
 
 
 cdef class CallbackSink(TcpSink):

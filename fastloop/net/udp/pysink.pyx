@@ -2,25 +2,11 @@
 """A sink that forwards an endpoint's events to a plain Python object: for tests, tools and
 anything not written in Cython. The event loop's datagram transport subclasses UdpSink."""
 import os
-import sys
-import traceback
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from fastloop.net.udp.endpoint cimport UdpSink, UdpEndpoint, addr_str
-
-
-cdef void _report(object target, str what) noexcept:
-    """A handler raised: keep the exception on the target (tests look) and print it."""
-    try:
-        exc = sys.exc_info()[1]
-        errors = getattr(target, "errors", None)
-        if isinstance(errors, list):
-            errors.append(exc)
-        print(f"fastloop: exception in {what} of {target!r}", file=sys.stderr)
-        traceback.print_exc()
-    except BaseException:
-        pass
+from fastloop.net.l4 cimport report_handler_error as _report
 
 
 cdef class CallbackUdpSink(UdpSink):
