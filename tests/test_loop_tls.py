@@ -188,7 +188,13 @@ class TestTLS:
             tr.write(b"hello")
             await until(lambda: bytes(peers[0].data) == b"hello")
             getattr(tr, ending)()
-            assert await peers[0].ended == ("close_notify" if ending == "close" else "ragged")
+            # abort(): no close_notify. Whether TCP then ends with a FIN ("ragged") or a RST
+            # depends on whether the server's TLS 1.3 session tickets were still unread in
+            # the client's receive buffer (close with unread data resets, RFC 2525 §2.17):
+            # a race on every loop (seen once on uvloop), not what this test is about
+            ended = await peers[0].ended
+            wanted = ("close_notify",) if ending == "close" else ("ragged", "reset")
+            assert ended in wanted, (ending, ended)
             await pr.lost
             assert pr.events == (["made", "eof", ("lost", None)] if ending == "close"
                                  else ["made", ("lost", None)])

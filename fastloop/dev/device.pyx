@@ -6,9 +6,9 @@ ports joined back to back by rte_rings (net_ring): two stacks in one process, fo
 """
 from libc.string cimport memcpy
 from fastloop.includes.dpdk cimport (
-    fl_rx_burst_locked, fl_tx_burst_locked, fl_dev_probe, fl_port_by_name, fl_port_setup, fl_port_close,
-    fl_ring_pair, fl_ring_pair_release, fl_strerror, fl_port_stats, fl_port_link_up,
-    fl_mbuf_free_bulk)
+    fl_rx_burst_locked, fl_tx_burst_locked, fl_dev_probe, fl_port_by_name, fl_port_setup,
+    fl_port_close, fl_ring_pair, fl_ring_pair_release, fl_strerror, fl_port_stats,
+    fl_port_link_up, fl_mbuf_free_bulk)
 from fastloop.dev.eal import eal_init, data_room_for_mtu, DEFAULT_MEMPOOL_SIZE
 
 import os
