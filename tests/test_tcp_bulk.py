@@ -108,16 +108,23 @@ def test_a_stack_clamps_its_mtu_to_a_ring_pairs(eal):
         b.close()
 
 
+def logged_connection(s1, s2, port):
+    """s1 connected to a listener of s2 whose connection's events go to a Log; returns the
+    log (no events yet: the handshake is not one) and s1's connection."""
+    log = Log()
+    s2.tcp.listen(port, CallbackListener(lambda c: Target(log)))
+    target = Opened()
+    conn = s1.tcp.connect("10.9.8.2", port, CallbackSink(target))
+    assert pump((s1, s2), lambda: target.is_established and log.events == [], timeout=5)
+    return log, conn
+
+
 def test_one_data_callback_per_receive_burst_and_eof_after_it(eal):
     """Ten segments and a FIN sent in one poll step arrive in one rx burst: the sink hears
     of the data once, with all of it, and of the EOF after."""
     s1, s2 = two_stacks()
     try:
-        log = Log()
-        s2.tcp.listen(9001, CallbackListener(lambda c: Target(log)))
-        target = Opened()
-        conn = s1.tcp.connect("10.9.8.2", 9001, CallbackSink(target))
-        assert pump((s1, s2), lambda: target.is_established and log.events == [], timeout=5)
+        log, conn = logged_connection(s1, s2, 9001)
         for _ in range(4):                         # the handshake's last ACK and its answers
             s1.poll()
             s2.poll()
@@ -137,11 +144,7 @@ def test_one_data_callback_per_receive_burst_and_eof_after_it(eal):
 def test_data_of_a_burst_reaches_the_sink_before_a_reset_in_it(eal):
     s1, s2 = two_stacks()
     try:
-        log = Log()
-        s2.tcp.listen(9002, CallbackListener(lambda c: Target(log)))
-        target = Opened()
-        conn = s1.tcp.connect("10.9.8.2", 9002, CallbackSink(target))
-        assert pump((s1, s2), lambda: target.is_established, timeout=5)
+        log, conn = logged_connection(s1, s2, 9002)
         for _ in range(4):
             s1.poll()
             s2.poll()
@@ -185,11 +188,7 @@ def test_the_send_buffer_keeps_bytes_by_reference_and_copies_the_rest(eal):
     change: a bytearray, or a view of one, changed after send() is sent as it was."""
     s1, s2 = two_stacks()
     try:
-        log = Log()
-        s2.tcp.listen(9006, CallbackListener(lambda c: Target(log)))
-        target = Opened()
-        conn = s1.tcp.connect("10.9.8.2", 9006, CallbackSink(target))
-        assert pump((s1, s2), lambda: target.is_established, timeout=5)
+        log, conn = logged_connection(s1, s2, 9006)
         big = payload(20000, seed=4)
         mutable = bytearray(payload(9000, seed=5))
         parts = [big, memoryview(big)[100:6000], mutable, memoryview(mutable)[:5000], b"tiny"]
