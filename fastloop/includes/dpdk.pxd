@@ -40,8 +40,6 @@ cdef extern from "fl_shim.h" nogil:
     int fl_port_stats(uint16_t port, uint64_t out[6])
     int fl_port_link_up(uint16_t port)
 
-    uint16_t fl_rx_burst(uint16_t port, fl_mbuf **pkts, uint16_t n)
-    uint16_t fl_tx_burst(uint16_t port, fl_mbuf **pkts, uint16_t n)
     uint16_t fl_rx_burst_locked(void *lock, uint16_t port, fl_mbuf **pkts, uint16_t n)
     uint16_t fl_tx_burst_locked(void *lock, uint16_t port, fl_mbuf **pkts, uint16_t n)
     uint16_t fl_tx_prepare(uint16_t port, fl_mbuf **pkts, uint16_t n)

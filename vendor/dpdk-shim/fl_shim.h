@@ -66,13 +66,8 @@ int fl_port_stats(uint16_t port, uint64_t out[6]); /* ipackets opackets ibytes o
 int fl_port_link_up(uint16_t port);             /* 1 up, 0 down (memif: no peer), -errno */
 
 /* ---- fast path ---- */
-static inline uint16_t fl_rx_burst(uint16_t port, fl_mbuf **pkts, uint16_t n) {
-    return rte_eth_rx_burst(port, 0, pkts, n);
-}
-static inline uint16_t fl_tx_burst(uint16_t port, fl_mbuf **pkts, uint16_t n) {
-    return rte_eth_tx_burst(port, 0, pkts, n);
-}
-/* The same, holding `lock` when there is one (net_memif: see fl_memif.c for why). */
+/* Queue 0's rx and tx bursts, holding `lock` when there is one (net_memif: see fl_memif.c
+ * for why; NULL for every other PMD). */
 static inline uint16_t fl_rx_burst_locked(void *lock, uint16_t port, fl_mbuf **pkts,
                                           uint16_t n) {
     if (lock == NULL) return rte_eth_rx_burst(port, 0, pkts, n);
