@@ -78,23 +78,23 @@ def server(addr):
     print(f"echoed {n}", flush=True)
 
 
-def _starttls_client(s):
-    s.sendall(b"STARTTLS\n")
+def _expect_line(s, want):
+    """Read one line a byte at a time (nothing past it: TLS follows) and check it."""
     got = b""
     while not got.endswith(b"\n"):
         b = s.recv(1)
-        assert b, "closed before OK"
+        assert b, f"closed before {want!r}"
         got += b
-    assert got == b"OK\n", got
+    assert got == want, got
+
+
+def _starttls_client(s):
+    s.sendall(b"STARTTLS\n")
+    _expect_line(s, b"OK\n")
 
 
 def _starttls_server(s):
-    got = b""
-    while not got.endswith(b"\n"):
-        b = s.recv(1)
-        assert b, "closed before STARTTLS"
-        got += b
-    assert got == b"STARTTLS\n", got
+    _expect_line(s, b"STARTTLS\n")
     s.sendall(b"OK\n")
 
 

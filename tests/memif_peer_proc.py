@@ -3,7 +3,7 @@ argv[1] until the first answer (the memif peer is connected, ARP resolved), then
 more times with 1400-byte payloads, so that every ring slot and buffer of the memif regions
 has carried a frame both ways. It prints "... Ctrl-C to stop" (what
 peer_proc.UpProcess.wait_ready waits for), then polls until SIGTERM or, with argv[3] ==
-"close-on-link-down", until the peer leaves (link down), closes, and prints a last line;
+"close-on-link-down", until the peer leaves (link down), closes, and prints a last line (with the mbufs still in use);
 "flood-until-link-down" the same, sending echo requests all the while (bursts both ways
 as the peer's teardown runs)."""
 import signal
@@ -11,6 +11,7 @@ import sys
 import time
 
 from fastloop.config import StackConfig
+from fastloop.dev.eal import current_eal
 from fastloop.stack import Stack
 
 
@@ -59,7 +60,8 @@ def main():
         pass
     finally:
         stack.close()
-    print(f"memif peer: stopped ({how})", flush=True)
+    # the pool's books after the port closed: every mbuf of the flood came back
+    print(f"memif peer: stopped ({how}); {current_eal().mbufs_in_use} mbufs in use", flush=True)
     return 0
 
 

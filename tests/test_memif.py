@@ -158,7 +158,7 @@ def test_memif_port_closed_as_its_peer_leaves(tmp_path, victim_role):
             rc, lines, err = victim.finish()
             leaver_rc, leaver_lines, leaver_err = leaver.finish()
         assert rc == 0 and "Invalid memory" not in err, (i, sig, rc, lines, err)
-        assert lines[-1] == "memif peer: stopped (link down)", lines
+        assert lines[-1] == "memif peer: stopped (link down); 0 mbufs in use", lines
         assert leaver_rc == (0 if sig == signal.SIGTERM else -signal.SIGKILL), \
             (i, sig, leaver_rc, leaver_lines, leaver_err)
         if sig == signal.SIGTERM:
