@@ -15,9 +15,10 @@ case "$what" in
     main)  exec .venv/bin/python -m fastloop demo "$@" ;;
     test)  # the debug build (mbuf books checked every step) first, then the release build
            FASTLOOP_DEBUG=1 .venv/bin/python setup.py -q build_ext --inplace --force -j 2 >/dev/null 2>&1
-           .venv/bin/python -c "from fastloop.dev.eal import debug_build; assert debug_build()"
+           .venv/bin/python scripts/check_build.py --debug
            .venv/bin/python -m pytest -q -p no:cacheprovider "$@" tests
            .venv/bin/python setup.py -q build_ext --inplace --force -j 2 >/dev/null 2>&1
+           .venv/bin/python scripts/check_build.py --release
            exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" tests ;;
     bench) exec .venv/bin/python benchmarks/run.py "$@" ;;
     *)     echo "usage: $0 main|test|bench" >&2; exit 2 ;;

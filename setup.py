@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).parent
 SHIM = "vendor/dpdk-shim"
+SHIM_SOURCES = [f"{SHIM}/fl_shim.c", f"{SHIM}/fl_memif.c"]
 DPDK_PACKAGES = "dpdk libdpdk-dev pkg-config"
 
 
@@ -35,7 +37,7 @@ def extensions():
         rel = pyx.relative_to(HERE)
         name = ".".join(rel.with_suffix("").parts)
         exts.append(Extension(
-            name, [str(rel), f"{SHIM}/fl_shim.c", f"{SHIM}/fl_memif.c"],
+            name, [str(rel)],
             include_dirs=[SHIM],
             define_macros=macros,
             extra_compile_args=cflags + ["-O2", "-Wno-unused-function",
@@ -47,4 +49,24 @@ def extensions():
                      compile_time_env={}, annotate=bool(os.environ.get("FASTLOOP_ANNOTATE")))
 
 
-setup(ext_modules=extensions())
+class BuildExtWithShim(build_ext):
+    """Compiles the C shim once, before the extensions, and links that object into each.
+
+    Listing the shim among every extension's sources made `-j N` compile it N times into the
+    same build/temp path at once: an extension could link while another rewrote the object,
+    and the CI once got modules without fl_port_close_now (undefined symbol at import).
+    """
+
+    def build_extensions(self):
+        first = self.extensions[0]
+        objects = self.compiler.compile(
+            SHIM_SOURCES, output_dir=self.build_temp, macros=first.define_macros,
+            include_dirs=first.include_dirs, extra_postargs=first.extra_compile_args,
+            depends=[f"{SHIM}/fl_shim.h", f"{SHIM}/fl_memif.h"])
+        for ext in self.extensions:
+            ext.extra_objects = list(objects)
+            ext.depends = list(ext.depends) + SHIM_SOURCES + objects
+        super().build_extensions()
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExtWithShim})

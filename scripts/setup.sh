@@ -28,5 +28,5 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -r requirements-dev.txt
 .venv/bin/python setup.py -q build_ext --inplace -j 2 2>&1 | grep -E "error|Error" || true
-.venv/bin/python -c "import fastloop.stack" || { echo "setup: the build failed"; exit 1; }
+.venv/bin/python scripts/check_build.py || { echo "setup: the build failed"; exit 1; }
 echo "setup: ready (.venv, DPDK $(pkg-config --modversion libdpdk))"
