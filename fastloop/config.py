@@ -151,6 +151,7 @@ class StackConfig:
     tcp_rcvbuf_max: int = 4 << 20             # tcp_wmem/tcp_rmem autotuning); = the above: fixed
     tcp_delayed_ack: float = 0.04             # seconds (RFC 1122 §4.2.3.2: at most 0.5)
     tcp_time_wait: float = 60.0               # seconds, 2*MSL
+    tcp_time_wait_max: int = 65536            # TIME-WAIT entries at most (then closed at once)
     tcp_syncookies: bool = True               # when a listener's SYN backlog is full
     tcp_reassembly_mbufs: int | None = None   # out-of-order segments held by all connections
                                               # together; None: a quarter of mempool_size
@@ -202,6 +203,9 @@ class StackConfig:
                 not int(self.tcp_rcvbuf) <= int(self.tcp_rcvbuf_max) <= (1 << 30):
             raise ConfigError("tcp_sndbuf_max/tcp_rcvbuf_max: bytes, from tcp_sndbuf/tcp_rcvbuf "
                               "(no growth) to 2**30")
+        if not 0 <= int(self.tcp_time_wait_max) <= (1 << 24):
+            raise ConfigError(f"tcp_time_wait_max={self.tcp_time_wait_max}: connections, from 0 "
+                              "(none kept in TIME-WAIT) to 16777216")
         if self.idle not in IDLE_POLICIES:
             raise ConfigError(f"FASTLOOP_IDLE={self.idle!r}: one of {', '.join(IDLE_POLICIES)} "
                               "(busy-poll spins one core for the lowest latency; adaptive spins "

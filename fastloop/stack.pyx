@@ -86,6 +86,7 @@ cdef class Stack:
                                     rcvbuf_max=config.tcp_rcvbuf_max,
                                     delayed_ack=config.tcp_delayed_ack,
                                     time_wait=config.tcp_time_wait,
+                                    time_wait_max=config.tcp_time_wait_max,
                                     congestion=config.tcp_congestion,
                                     syncookies=config.tcp_syncookies,
                                     reassembly_mbufs=config.reassembly_mbufs(), now_ns=start_ns)

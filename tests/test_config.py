@@ -357,13 +357,16 @@ def test_replace_keeps_other_fields():
     assert other.mtu == 1400 and other.address == "10.77.0.3/24" and cfg.address == DEFAULT_ADDRESS
 
 
-def test_arp_and_reassembly_bounds_are_validated():
+def test_arp_reassembly_and_time_wait_bounds_are_validated():
     assert StackConfig().validate().reassembly_mbufs() == 16383 // 4
+    assert StackConfig(tcp_time_wait_max=0).validate().tcp_time_wait_max == 0
     assert StackConfig(mempool_size=4095, tcp_reassembly_mbufs=0).validate().reassembly_mbufs() == 0
     for bad, match in ((dict(arp_queue=0), "arp_queue=0"),
                        (dict(arp_queue=16, arp_queue_total=8), "arp_queue_total=8"),
                        (dict(arp_queue_total=70000), "arp_queue_total=70000"),
                        (dict(tcp_reassembly_mbufs=20000), "tcp_reassembly_mbufs=20000"),
-                       (dict(tcp_reassembly_mbufs=-1), "tcp_reassembly_mbufs=-1")):
+                       (dict(tcp_reassembly_mbufs=-1), "tcp_reassembly_mbufs=-1"),
+                       (dict(tcp_time_wait_max=-1), "tcp_time_wait_max=-1"),
+                       (dict(tcp_time_wait_max=1 << 25), "tcp_time_wait_max=33554432")):
         with pytest.raises(ConfigError, match=match):
             StackConfig(**bad).validate()

@@ -1,5 +1,6 @@
 """Segment scripts: closing (RFC 9293 §3.6, §3.10.4, §3.10.7.4 eighth; RFC 1337; RFC 6191)."""
-from tcp_script import ctx, seg, flags, seq, ack, length, payload, sent_at
+from tcp_script import (ctx, seg, flags, seq, ack, length, payload, sent_at, script_fixture,
+                        PEER_PORT)
 
 
 def test_active_close_fin_wait_1_2_time_wait(ctx):
@@ -233,3 +234,32 @@ def test_data_after_shutdown_is_still_delivered(ctx):
     ctx.send(seg("PA", 5001, iss + 1, payload=b"late"), at=0.3)
     ctx.expect(flags("A"), ack(5005))
     assert app.received == b"late" and c.state_name == "FIN_WAIT_1"
+
+
+tw_capped = script_fixture(time_wait_max=1)
+
+
+def test_time_wait_beyond_its_bound_closes_at_once(tw_capped):
+    """Memory stays bounded under connection churn: with time_wait_max entries in TIME-WAIT
+    the next connection to get there is forgotten at once and counted (as Linux past
+    tcp_max_tw_buckets); its peer's retransmitted FIN then meets no connection (a RST)."""
+    ctx = tw_capped
+    first, iss1 = _into_time_wait(ctx)
+    assert ctx.tcp.counters()["time_wait"] == 1
+    ctx.send(seg("S", 7000, 0, mss=1460, sport=PEER_PORT + 1), at=1)
+    sa = ctx.expect(flags("SA"), ack(7001))
+    ctx.send(seg("A", 7001, sa.seq + 1, sport=PEER_PORT + 1), at=1.1)
+    second = ctx.accepted[-1]
+    ctx.do(second.conn.shutdown, at=1.2)
+    ctx.expect(flags("FA"), seq(sa.seq + 1))
+    ctx.send(seg("FA", 7001, sa.seq + 2, sport=PEER_PORT + 1), at=1.3)
+    ctx.expect(flags("A"), seq(sa.seq + 2), ack(7002))
+    counters = ctx.tcp.counters()
+    assert second.conn.state_name == "CLOSED" and second.events[-1] == ("closed", 0)
+    assert counters["time_wait_overflows"] == 1 and counters["time_wait"] == 1
+    assert ctx.tcp.connection_list() == [first]
+    ctx.send(seg("FA", 7001, sa.seq + 2, sport=PEER_PORT + 1), at=2)
+    ctx.expect(flags("R"), seq(sa.seq + 2))
+    ctx.advance(60.4)                                 # the first one's 2*MSL ends
+    assert ctx.tcp.counters()["time_wait"] == 0
+    ctx.assert_clean()

@@ -46,6 +46,8 @@ cdef enum:
     TCP_REASSEMBLY_BUDGET_DROPPED  # out-of-order segment dropped: the layer's budget spent
     TCP_RCVBUF_GROWN           # receive buffer doublings (autotune.pyx)
     TCP_SNDBUF_GROWN           # send buffer growths
+    TCP_TIME_WAIT_OVERFLOWS    # closed without TIME-WAIT: time_wait_max reached (Linux's
+                               # "time wait bucket table overflow")
     TCP_STAT_COUNT
 
 cdef const char *tcp_stat_name(int i) noexcept

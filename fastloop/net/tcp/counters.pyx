@@ -13,6 +13,7 @@ _NAMES = [
     b"zero_window_advertised", b"sack_recoveries", b"sack_lost_retransmits",
     b"retransmits_rescue", b"sack_blocks_bogus", b"dsack_blocks_in",
     b"loss_probes", b"reassembly_budget_dropped", b"rcvbuf_grown", b"sndbuf_grown",
+    b"time_wait_overflows",
 ]
 assert len(_NAMES) == TCP_STAT_COUNT
 cdef list _keep = _NAMES

@@ -44,7 +44,8 @@ cdef class TcpLayer(TcpLayerBase):
     def __init__(self, Interface iface, *, uint32_t sndbuf=262144, uint32_t rcvbuf=262144,
                  sndbuf_max=None, rcvbuf_max=None,
                  double rto_min=0.2, double rto_max=60.0, double rto_initial=1.0,
-                 double delayed_ack=0.04, double time_wait=60.0, double connect_timeout=75.0,
+                 double delayed_ack=0.04, double time_wait=60.0, uint32_t time_wait_max=65536,
+                 double connect_timeout=75.0,
                  int syn_retries=6, int retries=15, str congestion="cubic",
                  int challenge_ack_limit=1000, bint syncookies=True,
                  uint32_t reassembly_mbufs=4095, now_ns=None):
@@ -73,6 +74,8 @@ cdef class TcpLayer(TcpLayerBase):
         self.rto_initial_ns = <uint64_t>(rto_initial * 1e9)
         self.delayed_ack_ns = <uint64_t>(delayed_ack * 1e9)
         self.time_wait_ns = <uint64_t>(time_wait * 1e9)
+        self.time_wait_max = time_wait_max
+        self.time_wait_count = 0
         self.connect_timeout_ns = <uint64_t>(connect_timeout * 1e9)
         self.syn_retries_max = syn_retries
         self.retries_max = retries
@@ -244,6 +247,8 @@ cdef class TcpLayer(TcpLayerBase):
         out["timers_armed"] = self.wheel.count
         out["reassembly_mbufs"] = self.ooo_budget.held
         out["reassembly_mbufs_max"] = self.ooo_budget.limit
+        out["time_wait"] = self.time_wait_count
+        out["time_wait_max"] = self.time_wait_max
         return out
 
     def next_timer_ns(self):

@@ -5,7 +5,7 @@ from fastloop.net.wire.tcp cimport TCP_RST, TCP_ACK
 from fastloop.net.tcp.sndbuf cimport sndbuf_free
 from fastloop.net.tcp.rcvbuf cimport rcvbuf_init, rcvbuf_release
 from fastloop.net.tcp.congestion cimport cc_init, cc_on_syn_lost, CcAlgorithm
-from fastloop.net.tcp.output cimport send_segment, ts_offset_for
+from fastloop.net.tcp.output cimport send_ack, send_segment, ts_offset_for
 from fastloop.net.tcp.counters cimport *
 from fastloop.net.tcp.tcb cimport *
 
@@ -92,6 +92,8 @@ cdef void conn_remove(TcpLayerBase L, TcpConnection c, int error) noexcept:
     _cancel_timers(L, c)
     rcvbuf_release(&c.rcv, L.iface)
     sndbuf_free(&c.snd)
+    if c.state == TIME_WAIT:
+        L.time_wait_count -= 1
     if c.listener is not None:
         c.listener.half_open -= 1
         c.listener = None
@@ -116,10 +118,19 @@ cdef void conn_reset(TcpLayerBase L, TcpConnection c, int error, uint64_t now) n
 
 cdef void conn_time_wait(TcpLayerBase L, TcpConnection c, uint64_t now) noexcept:
     """TIME-WAIT (RFC 9293 §3.6): only the table entry stays, for 2*MSL, to answer a
-    retransmitted FIN; the application sees the connection closed now."""
+    retransmitted FIN; the application sees the connection closed now. At time_wait_max
+    entries the connection closes without it, counted, as Linux does past tcp_max_tw_buckets:
+    a churn of 40k connections/s would otherwise hold 2.4M entries for the 60 s."""
+    if L.time_wait_count >= L.time_wait_max:
+        if c.ack_pending:                          # the peer's FIN is ACKed all the same
+            send_ack(L, c, now)
+        L.stats[TCP_TIME_WAIT_OVERFLOWS] += 1
+        conn_remove(L, c, 0)
+        return
     c.deliver_data()
     if c.state == CLOSED:                          # the application aborted it meanwhile
         return
+    L.time_wait_count += 1
     _cancel_timers(L, c)
     rcvbuf_release(&c.rcv, L.iface)
     sndbuf_free(&c.snd)

@@ -174,6 +174,7 @@ cdef class TcpLayerBase(L4Protocol):
     cdef uint64_t stats[TCP_STAT_COUNT]
     cdef uint64_t held_mbufs
     cdef OooBudget ooo_budget      # out-of-order mbufs, all connections together
+    cdef uint32_t time_wait_count  # connections in TIME-WAIT now
     # configuration (StackConfig)
     cdef public uint32_t sndbuf_size     # a connection's buffers start this large
     cdef public uint32_t rcvbuf_size
@@ -184,6 +185,7 @@ cdef class TcpLayerBase(L4Protocol):
     cdef public uint64_t rto_initial_ns
     cdef public uint64_t delayed_ack_ns
     cdef public uint64_t time_wait_ns
+    cdef public uint32_t time_wait_max   # TIME-WAIT entries kept at most (memory's bound)
     cdef public uint64_t connect_timeout_ns
     cdef public uint32_t syn_retries_max
     cdef public uint32_t retries_max
