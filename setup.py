@@ -10,7 +10,7 @@ from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).parent
 SHIM = "vendor/dpdk-shim"
-SHIM_SOURCES = [f"{SHIM}/fl_shim.c", f"{SHIM}/fl_memif.c"]
+SHIM_SOURCES = [f"{SHIM}/fl_shim.c", f"{SHIM}/fl_memif.c", f"{SHIM}/fl_tap.c"]
 DPDK_PACKAGES = "dpdk libdpdk-dev pkg-config"
 
 
@@ -62,7 +62,7 @@ class BuildExtWithShim(build_ext):
         objects = self.compiler.compile(
             SHIM_SOURCES, output_dir=self.build_temp, macros=first.define_macros,
             include_dirs=first.include_dirs, extra_postargs=first.extra_compile_args,
-            depends=[f"{SHIM}/fl_shim.h", f"{SHIM}/fl_memif.h"])
+            depends=[f"{SHIM}/fl_shim.h", f"{SHIM}/fl_memif.h", f"{SHIM}/fl_tap.h"])
         for ext in self.extensions:
             ext.extra_objects = list(objects)
             ext.depends = list(ext.depends) + SHIM_SOURCES + objects

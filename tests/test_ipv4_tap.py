@@ -1,4 +1,5 @@
 """The Linux kernel as a peer over net_tap: ARP both ways, and ICMP echo both ways."""
+import fcntl
 import os
 import subprocess
 
@@ -46,6 +47,26 @@ def test_kernel_ping_is_answered_and_kernel_resolves_us(eal, offload):
     finally:
         stack.close()
     assert not os.path.exists(f"/sys/class/net/{ifname}"), "the tap outlived the stack"
+
+
+@pytest.mark.parametrize("pmd_signal", [False, True], ids=["trigger-pulled", "pmd-signal"])
+def test_tap_receives_without_a_signal_per_frame(eal, monkeypatch, pmd_signal):
+    """fl_tap.c: the tap queue's O_ASYNC is off (no signal per received frame) and the rx
+    burst pulls the PMD's trigger itself; FASTLOOP_TAP_RX_SIGNAL=1 keeps the PMD's signal.
+    Either way every frame the kernel sends is received."""
+    if pmd_signal:
+        monkeypatch.setenv("FASTLOOP_TAP_RX_SIGNAL", "1")
+    stack, net, ifname = tap_stack()
+    try:
+        fd = stack.device.rx_wakeup_fd
+        assert fd >= 0
+        assert bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ASYNC) is pmd_signal
+        assert stack.device.rx_signal_free is not pmd_signal
+        rc, out = kernel_ping(stack, f"{net}.2", 20)
+        assert rc == 0 and "20 received" in out, out
+        assert stack.counters()["icmp_echo_replies_out"] == 20
+    finally:
+        stack.close()
 
 
 def test_stack_pings_the_kernel_and_resolves_it(eal):

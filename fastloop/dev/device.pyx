@@ -6,7 +6,7 @@ ports joined back to back by rte_rings (net_ring): two stacks in one process, fo
 """
 from libc.string cimport memcpy
 from fastloop.includes.dpdk cimport (
-    fl_rx_burst_locked, fl_tx_burst_locked, fl_dev_probe, fl_port_by_name, fl_port_setup,
+    fl_rx_burst_port, fl_tx_burst_port, fl_dev_probe, fl_port_by_name, fl_port_setup,
     fl_port_close, fl_ring_pair, fl_ring_pair_release, fl_strerror, fl_port_stats,
     fl_port_link_up, fl_mbuf_free_bulk)
 from fastloop.dev.eal import eal_init, data_room_for_mtu, DEFAULT_MEMPOOL_SIZE
@@ -64,6 +64,11 @@ cdef class Device:
         return self.info.rx_fd
 
     @property
+    def rx_signal_free(self):
+        """net_tap: receiving costs no signal per frame (fl_tap.c); False elsewhere."""
+        return self.info.rx_kick != NULL
+
+    @property
     def offloads(self):
         """Checksum offloads enabled on the port (the stack does the rest in software)."""
         return {"tx_ipv4_cksum": bool(self.info.tx_ipv4_cksum),
@@ -77,10 +82,10 @@ cdef class Device:
 
 cdef class EthDevice(Device):
     cdef uint16_t rx_burst(self, fl_mbuf **pkts, uint16_t n) noexcept:
-        return fl_rx_burst_locked(self.info.datapath_lock, self.port_id, pkts, n)
+        return fl_rx_burst_port(&self.info, self.port_id, pkts, n)
 
     cdef uint16_t tx_burst(self, fl_mbuf **pkts, uint16_t n) noexcept:
-        return fl_tx_burst_locked(self.info.datapath_lock, self.port_id, pkts, n)
+        return fl_tx_burst_port(&self.info, self.port_id, pkts, n)
 
     cpdef close(self):
         """Stop the port and hot-unplug it (a tap interface disappears with it)."""
@@ -103,7 +108,7 @@ cdef class EthDevice(Device):
         cdef uint16_t n
         cdef int rounds = 0
         while rounds < 1024:
-            n = fl_rx_burst_locked(self.info.datapath_lock, self.port_id, pkts, 32)
+            n = fl_rx_burst_port(&self.info, self.port_id, pkts, 32)
             if n == 0:
                 return
             fl_mbuf_free_bulk(pkts, n)

@@ -22,6 +22,7 @@ cdef extern from "fl_shim.h" nogil:
         int rx_fd
         char driver[64]
         void *datapath_lock
+        void (*rx_kick)(int)
 
     int fl_eal_init(int argc, char **argv)
     int fl_eal_cleanup()
@@ -40,8 +41,8 @@ cdef extern from "fl_shim.h" nogil:
     int fl_port_stats(uint16_t port, uint64_t out[6])
     int fl_port_link_up(uint16_t port)
 
-    uint16_t fl_rx_burst_locked(void *lock, uint16_t port, fl_mbuf **pkts, uint16_t n)
-    uint16_t fl_tx_burst_locked(void *lock, uint16_t port, fl_mbuf **pkts, uint16_t n)
+    uint16_t fl_rx_burst_port(const fl_port_info *info, uint16_t port, fl_mbuf **pkts, uint16_t n)
+    uint16_t fl_tx_burst_port(const fl_port_info *info, uint16_t port, fl_mbuf **pkts, uint16_t n)
     uint16_t fl_tx_prepare(uint16_t port, fl_mbuf **pkts, uint16_t n)
     fl_mbuf *fl_mbuf_alloc(fl_pool *pool)
     int fl_mbuf_alloc_bulk(fl_pool *pool, fl_mbuf **m, unsigned n)

@@ -2,6 +2,7 @@
  * Every function returns 0 or a negative errno so Cython can turn it into an OSError. */
 #include "fl_shim.h"
 #include "fl_memif.h"
+#include "fl_tap.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -117,6 +118,7 @@ int fl_port_setup(uint16_t port, fl_pool *pool, uint16_t nb_rxd, uint16_t nb_txd
     info->has_rx_intr = info->rx_fd >= 0;
     snprintf(info->driver, sizeof(info->driver), "%s", dev.driver_name ? dev.driver_name : "?");
     info->datapath_lock = fl_is_memif(port) ? fl_memif_datapath_lock(port) : NULL;
+    info->rx_kick = is_tap ? fl_tap_quiet_rx(info->rx_fd) : NULL;
     return 0;
 }
 

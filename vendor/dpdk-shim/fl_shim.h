@@ -45,6 +45,7 @@ typedef struct fl_port_info {
     int rx_fd;                  /* -1: poll only */
     char driver[64];
     void *datapath_lock;        /* net_memif: the lock bursts hold (fl_memif.c), else NULL */
+    void (*rx_kick)(int);       /* net_tap: its rx trigger, called before bursts (fl_tap.c) */
 } fl_port_info;
 
 /* ---- slow path (fl_shim.c) ---- */
@@ -66,18 +67,22 @@ int fl_port_stats(uint16_t port, uint64_t out[6]); /* ipackets opackets ibytes o
 int fl_port_link_up(uint16_t port);             /* 1 up, 0 down (memif: no peer), -errno */
 
 /* ---- fast path ---- */
-/* Queue 0's rx and tx bursts, holding `lock` when there is one (net_memif: see fl_memif.c
- * for why; NULL for every other PMD). */
-static inline uint16_t fl_rx_burst_locked(void *lock, uint16_t port, fl_mbuf **pkts,
-                                          uint16_t n) {
+/* Queue 0's rx and tx bursts, holding the port's datapath lock when there is one (net_memif:
+ * see fl_memif.c for why; NULL for every other PMD), and pulling net_tap's rx trigger
+ * (fl_tap.c) first. */
+static inline uint16_t fl_rx_burst_port(const fl_port_info *info, uint16_t port,
+                                        fl_mbuf **pkts, uint16_t n) {
+    void *lock = info->datapath_lock;
+    if (info->rx_kick != NULL) info->rx_kick(0);
     if (lock == NULL) return rte_eth_rx_burst(port, 0, pkts, n);
     rte_spinlock_lock((rte_spinlock_t *)lock);
     uint16_t got = rte_eth_rx_burst(port, 0, pkts, n);
     rte_spinlock_unlock((rte_spinlock_t *)lock);
     return got;
 }
-static inline uint16_t fl_tx_burst_locked(void *lock, uint16_t port, fl_mbuf **pkts,
-                                          uint16_t n) {
+static inline uint16_t fl_tx_burst_port(const fl_port_info *info, uint16_t port,
+                                        fl_mbuf **pkts, uint16_t n) {
+    void *lock = info->datapath_lock;
     if (lock == NULL) return rte_eth_tx_burst(port, 0, pkts, n);
     rte_spinlock_lock((rte_spinlock_t *)lock);
     uint16_t sent = rte_eth_tx_burst(port, 0, pkts, n);
