@@ -3,13 +3,13 @@
  * The PMD opens its queue fd with O_ASYNC and F_SETSIG to a free real-time signal, whose
  * handler (tap_trigger_cb) bumps a process-wide counter; pmd_rx_burst returns 0 without a
  * readv while the counter equals what the queue saw at its last drain. So every received
- * frame costs a signal delivery (a kernel signal frame, the handler, sigreturn): ~6 % of an
- * aiohttp server's CPU under wrk, measured (benchmarks/RESULTS.md). fastloop knows when it
- * wants to read (every rx step of a polling loop; after epoll reports the fd readable when
- * it sleeps), so it turns O_ASYNC off on the queue and calls the trigger function itself
- * before each burst: the burst then reads until EAGAIN, as it would after a signal, and no
- * signal is sent. Everything used is public (fcntl F_GETSIG/F_GETFL, sigaction) and each step
- * is checked; on any surprise the PMD is left as it was.
+ * frame costs a signal delivery (a kernel signal frame, the handler, sigreturn): without it
+ * an aiohttp server over tap serves ~25 % more requests (benchmarks/RESULTS.md). fastloop
+ * knows when it wants to read (every rx step of a polling loop; after epoll reports the fd
+ * readable when it sleeps), so it turns O_ASYNC off on the queue and calls the trigger
+ * function itself before each burst: the burst then reads until EAGAIN, as it would after a
+ * signal, and no signal is sent. Everything used is public (fcntl F_GETSIG/F_GETFL,
+ * sigaction) and each step is checked; on any surprise the PMD is left as it was.
  */
 #define _GNU_SOURCE
 #include "fl_tap.h"
