@@ -117,10 +117,11 @@ def workload(n: int, kind: str, loop_name: str) -> None:
         app.router.add_get("/", hello)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 18089)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
+        port = runner.addresses[0][1]
         done = loop.create_future()
-        t, _ = await loop.create_connection(lambda: HttpClient(done), "127.0.0.1", 18089)
+        t, _ = await loop.create_connection(lambda: HttpClient(done), "127.0.0.1", port)
         await done
         t.close()
         await runner.cleanup()

@@ -3,8 +3,8 @@ argv[1] until the first answer (the memif peer is connected, ARP resolved), then
 more times with 1400-byte payloads, so that every ring slot and buffer of the memif regions
 has carried a frame both ways. It prints "... Ctrl-C to stop" (what
 peer_proc.UpProcess.wait_ready waits for), then polls until SIGTERM or, with argv[3] ==
-"close-on-link-down", until the peer leaves (link down), closes, and prints a last line (with the mbufs still in use);
-"flood-until-link-down" the same, sending echo requests all the while (bursts both ways
+"close-on-link-down", until the peer leaves (link down), closes, and prints a last line
+(with the mbufs still in use); "flood-until-link-down" the same, sending echo requests all the while (bursts both ways
 as the peer's teardown runs)."""
 import signal
 import sys

@@ -4,9 +4,10 @@
  * rte_raw_cksum ...) through a plain extern declaration without the headers, and the
  * stack must not see DPDK types beyond an opaque mbuf. So the fast path is re-exported
  * here as `static inline` wrappers (no call overhead once compiled into a module) and the
- * slow path (EAL, mempool, port set-up, hot-plug) lives in fl_shim.c and fl_memif.c
- * (net_memif's teardown races), linked into each module that uses it; they keep no state
- * of their own (what they touch is EAL's), so the copies do not disagree.
+ * slow path (EAL, mempool, port set-up, hot-plug) lives in fl_shim.c, fl_memif.c
+ * (net_memif's teardown races) and fl_tap.c (net_tap's rx trigger), compiled once and
+ * linked into each module (setup.py); they keep no state of their own (what they touch is
+ * EAL's and the PMDs'), so the copies do not disagree.
  */
 #ifndef FL_SHIM_H
 #define FL_SHIM_H
